@@ -1,0 +1,68 @@
+# soar.partman: the two set-up commands are `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+COLLECTION_LINK := .collections/ansible_collections/soar/partman
+SUITES ?= bookworm trixie
+SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.collections
+export ANSIBLE_ROLES_PATH := $(CURDIR)/tests/fixtures/roles
+export ANSIBLE_FORCE_COLOR ?= 0
+export PY_COLORS ?= 0
+
+.PHONY: help venv collection images unit lint sanity molecule test demo demo-clean bench clean
+
+help:
+	@echo "make demo   - start a demo host, load a SOAR-like database, run playbooks/migrate.yml"
+	@echo "make test   - unit tests, ansible-lint, ansible-test sanity, molecule on bookworm and trixie"
+	@echo "make images - build the local systemd test-host images (debootstrap + docker import)"
+	@echo "make bench  - benchmarks under bench/ (print figures)"
+
+$(BIN)/ansible-playbook: requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements.txt
+	touch $@
+
+venv: $(BIN)/ansible-playbook
+
+# The repository root is the collection; Ansible finds it through this link.
+collection: $(COLLECTION_LINK)
+$(COLLECTION_LINK):
+	mkdir -p $(dir $@)
+	ln -sfn ../../.. $@
+
+images:
+	@for suite in $(SUITES); do tests/images/build.sh $$suite || exit 1; done
+
+unit: venv collection
+	$(BIN)/pytest -q tests/unit
+
+lint: venv collection
+	$(BIN)/ansible-lint
+
+sanity: venv
+	tests/sanity.sh
+
+molecule: venv collection images
+	@for s in $(SCENARIOS); do \
+	  echo "=== molecule test -s $$s"; \
+	  $(BIN)/molecule test -s $$s || exit 1; \
+	done
+
+test: unit lint sanity molecule
+
+demo: venv collection images
+	tests/demo.sh
+
+demo-clean:
+	-docker rm -f soar-partman-demo
+
+bench: venv collection images
+	bench/run.sh
+
+clean: demo-clean
+	rm -rf $(VENV) .collections build .cache
