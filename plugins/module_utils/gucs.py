@@ -59,9 +59,13 @@ def parse_library_list(text):
 
 
 def configured_value(cur, name):
-    """The value the configuration files give (in force after a restart or reload); None if unset there."""
+    """The value the configuration files give (in force after a restart or reload); None if unset there.
+
+    The last entry wins, as in PostgreSQL. A value waiting for a restart carries the error
+    'setting could not be applied': it is still the configured value, so errors are not filtered.
+    """
     cur.execute(
-        "SELECT setting FROM pg_catalog.pg_file_settings WHERE name = %s AND error IS NULL "
+        "SELECT setting FROM pg_catalog.pg_file_settings WHERE name = %s "
         "ORDER BY seqno DESC LIMIT 1", (name,))
     row = cur.fetchone()
     return row[0] if row else None
@@ -82,14 +86,6 @@ def set_guc(cur, name, values, check_mode):
     values = list(values) or ['']
     query = sql.SQL('ALTER SYSTEM SET {} = {}').format(
         _name(name), sql.SQL(', ').join(sql.Literal(v) for v in values))
-    text = query.as_string(cur)
-    if not check_mode:
-        cur.execute(query)
-    return text
-
-
-def reset_guc(cur, name, check_mode):
-    query = sql.SQL('ALTER SYSTEM RESET {}').format(_name(name))
     text = query.as_string(cur)
     if not check_mode:
         cur.execute(query)

@@ -14,9 +14,10 @@ description:
   - Reads the value of C(shared_preload_libraries) that the configuration files hold (C(pg_file_settings)),
     so a value set but not yet in force is kept too, adds or removes one library and writes the list back
     with C(ALTER SYSTEM). Every other library stays, in its order.
-  - Optionally sets the library's own settings (for example C(cron.database_name)) the same way.
-  - Reports RV(restart_required) when the running server does not yet use the configured values, so a
+  - Reports RV(restart_required) when the running server does not yet use the configured list, so a
     role restarts PostgreSQL only then; a second run changes nothing and asks for no restart.
+  - The library's own settings (for example C(cron.database_name)) are not set here: PostgreSQL refuses
+    C(ALTER SYSTEM) for them until the library is loaded, so roles write them to a C(conf.d) file.
 author:
   - soar.partman maintainers
 extends_documentation_fragment:
@@ -31,12 +32,6 @@ options:
     type: str
     choices: [present, absent]
     default: present
-  settings:
-    description:
-      - Settings to set with the library (when O(state=present)) or to reset (when O(state=absent)),
-        as name and value. Values are written as given.
-    type: dict
-    default: {}
 attributes:
   check_mode:
     support: full
@@ -49,13 +44,11 @@ notes:
 '''
 
 EXAMPLES = r'''
-- name: Preload pg_cron and point it at the soar database
+- name: Preload pg_cron, keeping the libraries already there
   become: true
   become_user: postgres
   soar.partman.pg_preload:
     library: pg_cron
-    settings:
-      cron.database_name: soar
   register: preload
 
 - name: Restart PostgreSQL only when needed
@@ -79,7 +72,7 @@ libraries_before:
   elements: str
   sample: [pg_stat_statements]
 restart_required:
-  description: True when the running server does not yet use the configured libraries or settings.
+  description: True when the running server does not yet use the configured libraries.
   returned: always
   type: bool
 queries:
@@ -90,12 +83,12 @@ queries:
   sample: ["ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements', 'pg_cron'"]
 '''
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.soar.partman.plugins.module_utils.connection import (
-    connection_argument_spec, connect, HAS_PSYCOPG2, PSYCOPG2_IMP_ERR, missing_required_lib,
+    connection_argument_spec, connect, HAS_PSYCOPG2, PSYCOPG2_IMPORT_ERROR,
 )
 from ansible_collections.soar.partman.plugins.module_utils.gucs import (
-    GucParseError, parse_library_list, configured_value, running_value, set_guc, reset_guc,
+    GucParseError, parse_library_list, configured_value, running_value, set_guc,
 )
 
 
@@ -104,15 +97,13 @@ def main():
     argument_spec.update(
         library=dict(type='str', required=True),
         state=dict(type='str', default='present', choices=['present', 'absent']),
-        settings=dict(type='dict', default={}),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     if not HAS_PSYCOPG2:
-        module.fail_json(msg=missing_required_lib('psycopg2'), exception=PSYCOPG2_IMP_ERR)
+        module.fail_json(msg=missing_required_lib('psycopg2'), exception=PSYCOPG2_IMPORT_ERROR)
 
     library = module.params['library'].strip()
     present = module.params['state'] == 'present'
-    settings = dict((k, str(v)) for k, v in module.params['settings'].items())
 
     conn = connect(module, autocommit=True)  # ALTER SYSTEM cannot run in a transaction block
     cur = conn.cursor()
@@ -131,29 +122,12 @@ def main():
     else:
         after = [lib for lib in before if lib != library]
 
-    changed = False
-    if after != before:
-        changed = True
+    changed = after != before
+    if changed:
         queries.append(set_guc(cur, 'shared_preload_libraries', after, module.check_mode))
-
-    settings_before, settings_after = {}, {}
-    for name, value in sorted(settings.items()):
-        current = configured_value(cur, name)
-        settings_before[name] = current
-        if present and current != value:
-            changed = True
-            queries.append(set_guc(cur, name, [value], module.check_mode))
-        elif not present and current is not None:
-            changed = True
-            queries.append(reset_guc(cur, name, module.check_mode))
-        settings_after[name] = value if present else None
 
     # What the server runs with now, compared with what it will run with after a restart.
     restart_required = after != running
-    if present:
-        for name, value in settings.items():
-            if running_value(cur, name) != value:
-                restart_required = True
     conn.close()
 
     module.exit_json(
@@ -163,8 +137,8 @@ def main():
         restart_required=restart_required,
         queries=queries,
         diff=dict(
-            before=dict(shared_preload_libraries=before, settings=settings_before),
-            after=dict(shared_preload_libraries=after, settings=settings_after),
+            before=dict(shared_preload_libraries=before),
+            after=dict(shared_preload_libraries=after),
         ),
     )
 

@@ -1,0 +1,123 @@
+# -*- coding: utf-8 -*-
+# Copyright: soar.partman contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""pg_partman 4.x / 5.x API calls, always with named arguments.
+
+4.x: create_parent(p_parent_table, p_control, p_type, p_interval, ...), p_type
+     'native' for declarative partitioning; create_partition_time has p_analyze.
+5.x: create_parent(p_parent_table, p_control, p_interval, p_type DEFAULT 'range',
+     ..., p_default_table); the old keywords ('daily', ...) and 'native' fail.
+Both: run_maintenance(p_parent_table, ...) function, run_maintenance_proc()
+procedure (CALL, outside a transaction block).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+try:
+    from psycopg2 import sql
+except ImportError:
+    sql = None
+
+
+def _named_call(schema, function, args, verb='SELECT'):
+    """(Composed, params) for `SELECT schema.function(k => %s, ...)`."""
+    parts = []
+    params = []
+    for key, value, cast in args:
+        if cast:
+            parts.append(sql.SQL('{} => %s::' + cast).format(sql.Identifier(key)))
+        else:
+            parts.append(sql.SQL('{} => %s').format(sql.Identifier(key)))
+        params.append(value)
+    query = sql.SQL(verb + ' {}.{}({})').format(
+        sql.Identifier(schema), sql.Identifier(function), sql.SQL(', ').join(parts))
+    return query, params
+
+
+def create_parent_args(major, parent, control, interval_text, premake, start_partition):
+    """Argument list (name, value, cast) of create_parent for the major."""
+    if major >= 5:
+        return [
+            ('p_parent_table', parent, 'text'),
+            ('p_control', control, 'text'),
+            ('p_interval', interval_text, 'text'),
+            ('p_type', 'range', 'text'),
+            ('p_premake', premake, 'int'),
+            ('p_start_partition', start_partition, 'text'),
+            ('p_default_table', True, 'boolean'),
+        ]
+    return [
+        ('p_parent_table', parent, 'text'),
+        ('p_control', control, 'text'),
+        ('p_type', 'native', 'text'),
+        ('p_interval', interval_text, 'text'),
+        ('p_premake', premake, 'int'),
+        ('p_start_partition', start_partition, 'text'),
+    ]
+
+
+def create_parent(schema, major, parent, control, interval_text, premake, start_partition):
+    return _named_call(schema, 'create_parent',
+                       create_parent_args(major, parent, control, interval_text, premake, start_partition))
+
+
+def create_partition_time(schema, major, parent, starts):
+    """starts: list of timezone-aware datetimes (bucket starts)."""
+    args = [('p_parent_table', parent, 'text'),
+            ('p_partition_times', list(starts), 'timestamptz[]')]
+    if major < 5:
+        args.append(('p_analyze', False, 'boolean'))
+    return _named_call(schema, 'create_partition_time', args)
+
+
+def run_maintenance(schema, parent, analyze=False):
+    """Maintenance of one partition set (a function in both majors)."""
+    return _named_call(schema, 'run_maintenance', [
+        ('p_parent_table', parent, 'text'),
+        ('p_analyze', analyze, 'boolean'),
+    ])
+
+
+def run_maintenance_proc(schema):
+    """Maintenance of all partition sets; a procedure: needs autocommit."""
+    return sql.SQL('CALL {}.run_maintenance_proc()').format(sql.Identifier(schema)), []
+
+
+CONFIG_COLUMNS = ('premake', 'retention', 'retention_keep_table', 'infinite_time_partitions')
+
+
+def config_update(schema, parent, premake, retention, retention_keep_table, infinite=True):
+    query = sql.SQL(
+        'UPDATE {}.part_config SET premake = %s, retention = %s, retention_keep_table = %s, '
+        'infinite_time_partitions = %s, inherit_privileges = true WHERE parent_table = %s'
+    ).format(sql.Identifier(schema))
+    return query, [premake, retention, retention_keep_table, infinite, parent]
+
+
+def config_wanted(premake, retention, retention_keep_table, infinite=True):
+    return {'premake': premake, 'retention': retention,
+            'retention_keep_table': retention_keep_table, 'infinite_time_partitions': infinite}
+
+
+def config_differs(current, wanted):
+    """Keys whose value in part_config differs from wanted."""
+    out = []
+    for k, v in wanted.items():
+        cur = current.get(k)
+        if k == 'retention':
+            cur = (cur or None)
+            v = (v or None)
+            if cur is not None and v is not None and cur.replace(' ', '') == v.replace(' ', ''):
+                continue
+        if cur != v:
+            out.append(k)
+    return out
+
+
+def config_delete(schema, parent):
+    return [
+        (sql.SQL('DELETE FROM {}.part_config_sub WHERE sub_parent = %s').format(sql.Identifier(schema)), [parent]),
+        (sql.SQL('DELETE FROM {}.part_config WHERE parent_table = %s').format(sql.Identifier(schema)), [parent]),
+    ]

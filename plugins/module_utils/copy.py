@@ -1,0 +1,139 @@
+# -*- coding: utf-8 -*-
+# Copyright: soar.partman contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Batched, resumable copy of the old table's rows into the new partitions.
+
+range: per child, INSERT INTO child SELECT ... FROM old WHERE control >= a
+       AND control < b over contiguous half-open slices [a, b) of the child's
+       range, sized to about batch_size rows; needs a btree index on old
+       (control). Each slice is committed together with the child's progress
+       row in the state table, so a kill loses at most the running slice,
+       which rolls back and is redone.
+ctid:  when old has no index on control: block ranges of the old heap
+       (TID range scans, PostgreSQL 14+) inserted through the parent, the last
+       block done committed with each batch.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import time
+
+from ansible_collections.soar.partman.plugins.module_utils import state as st
+from ansible_collections.soar.partman.plugins.module_utils.plan import adapt_slice_width
+
+try:
+    from psycopg2 import sql
+except ImportError:
+    sql = None
+
+
+class CopyError(Exception):
+    pass
+
+
+def column_list(columns):
+    """Columns that can be inserted (generated columns are recomputed)."""
+    return [c['name'] for c in columns if not c.get('generated')]
+
+
+def overriding(columns):
+    return any(c.get('identity') == 'a' for c in columns)
+
+
+def insert_select(target, source, cols, where, with_overriding):
+    """INSERT INTO target (cols) [OVERRIDING SYSTEM VALUE] SELECT cols FROM source WHERE <where>."""
+    ident_cols = sql.SQL(', ').join(sql.Identifier(c) for c in cols)
+    return sql.SQL('INSERT INTO {} ({}){} SELECT {} FROM {} WHERE {}').format(
+        target, ident_cols, sql.SQL(' OVERRIDING SYSTEM VALUE' if with_overriding else ''),
+        ident_cols, source, where)
+
+
+def range_where(control):
+    return sql.SQL('{c} >= %s AND {c} < %s').format(c=sql.Identifier(control))
+
+
+def next_bound_query(ctype):
+    """SELECT least(cur + width, hi), reached-hi for the control type."""
+    t = sql.SQL(ctype)
+    return sql.SQL(
+        'SELECT least((%s::{t} + make_interval(secs => %s))::{t}, %s::{t})::text, '
+        '(%s::{t} + make_interval(secs => %s))::{t} >= %s::{t}, '
+        '(%s::{t} + make_interval(secs => %s))::{t} > %s::{t}').format(t=t)
+
+
+def copy_range_partition(db, state_schema, table_key, old_ident, child, control, ctype, cols, with_overriding,
+                         batch_size, est_rows, interval_seconds, progress, log=None):
+    """Copy one child by slices of its range. child: state row (partition, lo,
+    hi, done_upto, rows, done). Returns rows copied in this run."""
+    schema, rel = child['partition'].split('.', 1)
+    target = sql.Identifier(*_split_q(child['partition']))
+    lo, hi = child['lo'], child['hi']
+    cur = child['done_upto'] or lo
+    min_width = 86400.0 if ctype == 'date' else 1.0
+    max_width = float(interval_seconds) * 1.1 + 86400 * 3
+    if est_rows and est_rows > 0:
+        width = max(min_width, float(interval_seconds) * batch_size / float(est_rows))
+    else:
+        width = float(interval_seconds)
+    width = min(width, max_width)
+    insert = insert_select(target, old_ident, cols, range_where(control), with_overriding)
+    nb = next_bound_query(ctype)
+    copied = 0
+    first = True
+    while True:
+        t0 = time.time()
+        row = db.execute(nb, (cur, width, hi, cur, width, hi, cur, width, cur), record=False)[0]
+        nxt, at_end, progressed = row[0], row[1], row[2]
+        if not progressed:
+            width = max(width * 2, min_width * 2)
+            continue
+        db.execute(insert, (cur, nxt), record=first)
+        first = False
+        n = db.last_rowcount if db.last_rowcount and db.last_rowcount > 0 else 0
+        st.partition_progress(db, state_schema, table_key, child['partition'], nxt, n, bool(at_end), time.time() - t0)
+        db.commit()
+        copied += n
+        progress.add(n, where='(%s up to %s)' % (rel, nxt))
+        cur = nxt
+        if at_end:
+            break
+        width = adapt_slice_width(width, n, batch_size, min_width, max_width)
+    return copied
+
+
+def copy_ctid(db, state_schema, table_key, old_ident, parent_ident, cols, with_overriding, total_blocks,
+              done_blocks, rows_per_block, batch_size, progress):
+    """Copy block ranges of the old heap into the parent. Returns rows copied."""
+    per_batch = max(1, int(batch_size / max(rows_per_block, 1.0)))
+    b = int(done_blocks or 0)
+    copied = 0
+    bounded = insert_select(parent_ident, old_ident, cols,
+                            sql.SQL('ctid >= %s::tid AND ctid < %s::tid'), with_overriding)
+    open_ended = insert_select(parent_ident, old_ident, cols, sql.SQL('ctid >= %s::tid'), with_overriding)
+    first = True
+    while True:
+        e = b + per_batch
+        last = e >= total_blocks
+        if last:
+            db.execute(open_ended, ('(%d,0)' % b,), record=first)
+        else:
+            db.execute(bounded, ('(%d,0)' % b, '(%d,0)' % e), record=first)
+        first = False
+        n = db.last_rowcount if db.last_rowcount and db.last_rowcount > 0 else 0
+        st.update(db, state_schema, table_key, ctid_done=(total_blocks if last else e),
+                  rows_copied=progress.done + n, progress=progress.snapshot())
+        db.commit()
+        copied += n
+        progress.add(n, where='(block %d of %d)' % (min(e, total_blocks), total_blocks))
+        if last:
+            break
+        b = e
+    return copied
+
+
+def _split_q(qualified_name):
+    """'schema.rel' as stored by us (format('%I.%I')) back into two names."""
+    from ansible_collections.soar.partman.plugins.module_utils.plan import split_table_name
+    return split_table_name(qualified_name)
