@@ -1077,9 +1077,13 @@ def run(module):
     except (MigrationError, pl.PlanError, cp.CopyError) as e:
         res = m.result()
         res.pop('changed', None)
+        for w in res.pop('warnings', []):
+            module.warn(w)
         module.fail_json(msg=str(e), changed=m.changed and not module.check_mode, **res)
     except psycopg2.Error as e:
         res = m.result()
+        for w in res.pop('warnings', []):
+            module.warn(w)
         module.fail_json(msg='database error: %s%s. The migration state is kept; fix the cause and run again '
                              'to resume, or use state: reverted.' % (
                                  str(e).strip(), (' (%s)' % e.diag.context.strip()) if getattr(e, 'diag', None)
@@ -1087,6 +1091,8 @@ def run(module):
                          changed=m.changed, **dict((k, v) for k, v in res.items() if k != 'changed'))
     if m.diff and module._diff:
         result['diff'] = m.diff
+    for w in result.pop('warnings', []):
+        module.warn(w)
     module.exit_json(**result)
 
 
