@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# ansible-test sanity --local on a copy of the collection at build/ansible_collections/soar/partman.
+# ansible-test sanity --local on a copy of the collection at $SANITY_DIR/ansible_collections/soar/partman.
 # ansible-test bootstraps pip in its test venvs with a get-pip script it downloads; where that
 # download cannot work (no route to its host), a stand-in built on ensurepip is saved in its cache.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 venv=${VENV:-$here/.venv}
 python=$venv/bin/python
-dest=$here/build/ansible_collections/soar/partman
+# Outside the repository: inside it, ansible-test asks git, and git ignores build/.
+work=${SANITY_DIR:-${TMPDIR:-/tmp}/soar-partman-sanity}
+dest=$work/ansible_collections/soar/partman
 
 test_pkg=$("$python" -c 'import ansible_test, os; print(os.path.dirname(ansible_test.__file__))')
 pip_version=$(sed -n "s/^ *pip='\([0-9.]*\)',*/\1/p" "$test_pkg/_internal/python_requirements.py" | head -1)
@@ -29,16 +31,17 @@ import subprocess
 import sys
 
 ensurepip.bootstrap()
+# get-pip's own options; pip install does not know them.
+args = [a for a in sys.argv[1:] if a not in ('--no-setuptools', '--no-wheel')]
 sys.exit(subprocess.call([sys.executable, '-m', 'pip', 'install',
-                          '--cert', '/etc/ssl/certs/ca-certificates.crt'] + sys.argv[1:]))
+                          '--cert', '/etc/ssl/certs/ca-certificates.crt'] + args))
 PY
   fi
 fi
 
-rm -rf "$dest"
+rm -rf "$work"
 mkdir -p "$dest"
 # Only what git tracks (plus new files not ignored): what a release would contain.
 (cd "$here" && git ls-files -co --exclude-standard -z) | (cd "$here" && xargs -0 cp --parents -t "$dest")
 cd "$dest"
-PATH=$venv/bin:$PATH "$venv/bin/ansible-test" sanity --local --python 3.11 \
-  --exclude molecule/ --exclude bench/ --exclude tests/images/ "$@"
+PATH=$venv/bin:$PATH "$venv/bin/ansible-test" sanity --local --python 3.11 "$@"

@@ -326,8 +326,8 @@ class Migration(object):
             if not fk['repoint']:
                 bad.append(fk)
         if bad:
-            names = '; '.join('%s on %s (references %s (%s))' % (fk['name'], fk['table'], self.key,
-                                                                  ', '.join(fk['referenced_columns'])) for fk in bad)
+            names = '; '.join('%s on %s (references %s (%s))' % (
+                fk['name'], fk['table'], self.key, ', '.join(fk['referenced_columns'])) for fk in bad)
             if self.p['inbound_fks'] == 'drop':
                 self.warn("inbound foreign keys will be dropped (inbound_fks=drop) and restored only on revert: "
                           + names)
@@ -375,7 +375,7 @@ class Migration(object):
         now = self.db.scalar('SELECT now()')
         current = self.current_bucket()
         premade = pl.premake_buckets(now, self.interval, self.p['premake'])
-        premade = [current] + [b for b in premade[1:]]
+        premade = [current] + list(premade[1:])
         snap['start_partition'] = current.isoformat()
         self.retention_check(tbl, snap)
         # disk
@@ -924,8 +924,8 @@ SELECT bucket::timestamptz, NULL::bigint FROM b WHERE bucket IS NOT NULL""").for
             if tbl is None:
                 raise MigrationError("table %s does not exist and there is no migration state for it" % self.key)
             raise MigrationError("%s is partitioned but there is no partman_migrate state for it (%s.%s): it was "
-                                 "not migrated by this module, refusing to revert" % (self.key, self.state_schema,
-                                                                                     st.STATE))
+                                 "not migrated by this module, refusing to revert"
+                                 % (self.key, self.state_schema, st.STATE))
         if old is None:
             raise MigrationError(
                 "cannot revert %s: the old table %s.%s is gone (finalized?). The data now lives only in the "

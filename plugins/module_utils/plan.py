@@ -210,7 +210,7 @@ def partman_major(extversion):
         raise PlanError("pg_partman is not installed in this database: CREATE EXTENSION pg_partman "
                         "SCHEMA partman (or set partman_schema) first")
     try:
-        major = int(str(extversion).split('.')[0])
+        major = int(str(extversion).split('.', maxsplit=1)[0])
     except ValueError:
         raise PlanError("cannot read pg_partman version %r" % extversion)
     if major not in (4, 5):

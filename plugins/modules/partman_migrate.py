@@ -29,7 +29,7 @@ description:
   - With O(state=reverted) the plain table is put back under its name, with rows written to the partitioned
     table since the migration copied back.
 author:
-  - soar.partman maintainers
+  - soar.partman maintainers (@soar)
 requirements:
   - psycopg2 on the managed host (Debian package C(python3-psycopg2))
   - PostgreSQL 12 or newer (14 or newer for pg_partman 5 and for O(copy_method=ctid))
@@ -217,9 +217,11 @@ options:
     default: {}
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
-    details: returns RV(plan) (partitions, rows to copy, indexes to build, disk needed, rough time) and changes nothing.
+    details: Returns RV(plan) (partitions, rows to copy, indexes to build, disk needed, rough time) and changes nothing.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
 notes:
   - Stop the writers first. The module takes an ACCESS EXCLUSIVE lock only in the short prepare step; rows written

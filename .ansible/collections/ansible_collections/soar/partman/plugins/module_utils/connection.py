@@ -10,13 +10,13 @@ __metaclass__ = type
 
 import traceback
 
-from ansible.module_utils.basic import missing_required_lib  # noqa: F401 (re-exported for modules)
+from ansible.module_utils.basic import missing_required_lib  # noqa: F401 pylint: disable=unused-import
 
 PSYCOPG2_IMPORT_ERROR = None
 try:
     import psycopg2
     import psycopg2.extras  # noqa: F401
-    from psycopg2 import sql  # noqa: F401
+    from psycopg2 import sql  # noqa: F401 pylint: disable=unused-import
     HAS_PSYCOPG2 = True
 except ImportError:
     psycopg2 = None

@@ -1,0 +1,155 @@
+# -*- coding: utf-8 -*-
+"""partman_migrate against a real local PostgreSQL: kill -9 the module in
+the middle of the copy (and of later steps), run it again, and check the
+partitioned table holds exactly the original rows; then revert.
+
+Needs: a local cluster reachable as the postgres OS user (su postgres),
+pg_partman and PostGIS installed, /usr/bin/python3 with psycopg2, and the
+collection linked at .collections (make collection). Run:
+
+    PARTMAN_IT_ROWS=300000 pytest -q tests/integration_local
+"""
+
+from __future__ import absolute_import, division, print_function
+
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, '..', '..'))
+DB = os.environ.get('PARTMAN_IT_DB', 'migrate_it')
+ROWS = int(os.environ.get('PARTMAN_IT_ROWS', '300000'))
+
+
+def psql(sql, db=DB):
+    out = subprocess.run(['su', 'postgres', '-c', 'psql -X -At -v ON_ERROR_STOP=1 -d %s' % db],
+                         input=sql, capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr)
+    return out.stdout.strip()
+
+
+def have_cluster():
+    try:
+        psql('SELECT 1', db='postgres')
+        return True
+    except Exception:
+        return False
+
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not have_cluster(),
+                                reason='needs root and a local PostgreSQL cluster')
+
+
+def module_cmd(*args):
+    ansible = os.environ.get('PARTMAN_IT_ANSIBLE') or 'ansible'
+    return [ansible, 'localhost', '-e', 'ansible_python_interpreter=/usr/bin/python3',
+            '--become', '--become-method', 'su', '--become-user', 'postgres',
+            '-m', 'soar.partman.partman_migrate', '-a', ' '.join(args)]
+
+
+def env():
+    e = dict(os.environ)
+    e['ANSIBLE_COLLECTIONS_PATH'] = os.path.join(ROOT, '.collections')
+    e['ANSIBLE_CONFIG'] = os.path.join(ROOT, 'ansible.cfg')
+    e['ANSIBLE_LOCALHOST_WARNING'] = 'False'
+    e['ANSIBLE_STDOUT_CALLBACK'] = 'json'
+    e['ANSIBLE_LOAD_CALLBACK_PLUGINS'] = '1'
+    return e
+
+
+ARGS = ['login_db=%s' % DB, 'table=public.fixes', 'control=received_at', "interval='1 day'",
+        'batch_size=2000', 'progress_interval=1']
+
+
+def run_module(*extra):
+    return subprocess.run(module_cmd(*(ARGS + list(extra))), capture_output=True, text=True, env=env(), check=False)
+
+
+def module_pids():
+    out = subprocess.run(['pgrep', '-f', 'AnsiballZ_partman_migrate'], capture_output=True, text=True, check=False)
+    return [int(p) for p in out.stdout.split()]
+
+
+def state():
+    try:
+        return psql("SELECT step || ' ' || coalesce((SELECT sum(rows) FROM partman.partman_migrate_partition), 0) "
+                    "FROM partman.partman_migrate_state WHERE table_name = 'public.fixes'")
+    except RuntimeError:
+        return ''
+
+
+def kill_when(pred, timeout=300):
+    """Start the module, kill -9 it when pred(state) holds; True if killed."""
+    proc = subprocess.Popen(module_cmd(*ARGS), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env())
+    deadline = time.time() + timeout
+    killed = False
+    while time.time() < deadline and proc.poll() is None:
+        s = state()
+        if pred(s):
+            for pid in module_pids():
+                os.kill(pid, signal.SIGKILL)
+                killed = True
+            break
+        time.sleep(0.05)
+    proc.communicate()
+    return killed
+
+
+@pytest.fixture(scope='module')
+def database():
+    psql('DROP DATABASE IF EXISTS %s' % DB, db='postgres')
+    psql('CREATE DATABASE %s' % DB, db='postgres')
+    out = subprocess.run(['su', 'postgres', '-c', 'psql -X -q -d %s -v rows=%d -f %s' % (
+        DB, ROWS, os.path.join(HERE, 'fixture.sql'))], capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr
+    psql("CREATE TABLE fixes_orig AS SELECT * FROM fixes")
+    yield DB
+
+
+def same_rows(a, b):
+    cols = "id, seq, aircraft_id, received_at, lat, lon, altitude, location, source"
+    diff = psql("SELECT (SELECT count(*) FROM (SELECT %s FROM %s EXCEPT ALL SELECT %s FROM %s) x) + "
+                "(SELECT count(*) FROM (SELECT %s FROM %s EXCEPT ALL SELECT %s FROM %s) y)"
+                % (cols, a, cols, b, cols, b, cols, a))
+    return int(diff) == 0 and psql('SELECT count(*) FROM %s' % a) == psql('SELECT count(*) FROM %s' % b)
+
+
+def test_kill_during_copy_then_resume(database):
+    # kill once the copy has committed some batches
+    killed = kill_when(lambda s: s.startswith('partitioned') and int(s.split()[1] or 0) > ROWS // 5)
+    assert killed, 'module finished before it could be killed; raise PARTMAN_IT_ROWS'
+    st = state()
+    assert st.startswith('partitioned'), st
+    # kill again, later in the copy
+    kill_when(lambda s: s.startswith('partitioned') and int(s.split()[1] or 0) > ROWS // 2)
+    # and once more during the index builds
+    kill_when(lambda s: s.startswith('copied'))
+    res = run_module()
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert psql("SELECT step FROM partman.partman_migrate_state WHERE table_name = 'public.fixes'") == 'done'
+    assert psql("SELECT relkind FROM pg_class WHERE oid = 'public.fixes'::regclass") == 'p'
+    assert psql('SELECT count(*) FROM ONLY fixes_default') == '0'
+    assert same_rows('fixes', 'fixes_orig')
+    assert same_rows('fixes_old', 'fixes_orig')
+    # a second run changes nothing
+    res = run_module()
+    assert res.returncode == 0 and '"changed": false' in res.stdout, res.stdout
+
+
+def test_revert_keeps_new_rows(database):
+    psql("INSERT INTO fixes (aircraft_id, received_at, lat, lon) "
+         "SELECT 7, now() + g * interval '1 second', 1, 1 FROM generate_series(1, 11) g")
+    expected = int(psql('SELECT count(*) FROM fixes'))
+    res = run_module('state=reverted')
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert psql("SELECT relkind FROM pg_class WHERE oid = 'public.fixes'::regclass") == 'r'
+    assert int(psql('SELECT count(*) FROM fixes')) == expected
+    assert psql("SELECT count(*) FROM partman.part_config WHERE parent_table = 'public.fixes'") == '0'
+    assert psql("SELECT to_regclass('public.fixes_old') IS NULL") == 't'
+    res = run_module('state=reverted')
+    assert res.returncode == 0 and '"changed": false' in res.stdout, res.stdout
