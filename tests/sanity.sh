@@ -42,6 +42,10 @@ fi
 rm -rf "$work"
 mkdir -p "$dest"
 # Only what git tracks (plus new files not ignored): what a release would contain.
-(cd "$here" && git ls-files -co --exclude-standard -z) | (cd "$here" && xargs -0 cp --parents -t "$dest")
+# (git also lists files deleted in the work tree but not yet in the index: skip those.)
+cd "$here"
+git ls-files -co --exclude-standard -z |
+  while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done |
+  xargs -0 cp --parents -t "$dest"
 cd "$dest"
 PATH=$venv/bin:$PATH "$venv/bin/ansible-test" sanity --local --python 3.11 "$@"

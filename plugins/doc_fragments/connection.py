@@ -10,7 +10,7 @@ class ModuleDocFragment(object):
     DOCUMENTATION = r'''
 options:
   login_user:
-    description: The database user to connect as.
+    description: The database role to connect as.
     type: str
     default: postgres
     aliases: [login]
@@ -34,9 +34,8 @@ options:
     default: 5432
     aliases: [port]
   login_db:
-    description: Database to connect to; empty means C(postgres).
+    description: Database to connect to; unset means C(postgres).
     type: str
-    default: ''
     aliases: [db, database]
   ssl_mode:
     description: libpq's C(sslmode).

@@ -16,7 +16,7 @@ description:
     (C(postgresql-<major>-partman)) and the service to restart without guessing.
   - Changes nothing; check mode is fully supported.
 author:
-  - soar.partman maintainers
+  - soar.partman maintainers (@soar)
 options:
   version:
     description:
@@ -47,8 +47,10 @@ options:
     default: version
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 notes:
   - Needs postgresql-common (Debian and Ubuntu). Without it, RV(clusters) is empty and RV(major) is empty.
@@ -107,7 +109,7 @@ def installed_majors():
     if not os.path.isdir(LIB_DIR):
         return []
     majors = [d for d in os.listdir(LIB_DIR) if os.path.exists(os.path.join(LIB_DIR, d, 'bin', 'postgres'))]
-    return sorted(majors, key=lambda v: float(v))
+    return sorted(majors, key=float)
 
 
 def parse_json_clusters(text):

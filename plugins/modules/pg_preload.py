@@ -16,10 +16,10 @@ description:
     with C(ALTER SYSTEM). Every other library stays, in its order.
   - Reports RV(restart_required) when the running server does not yet use the configured list, so a
     role restarts PostgreSQL only then; a second run changes nothing and asks for no restart.
-  - The library's own settings (for example C(cron.database_name)) are not set here: PostgreSQL refuses
-    C(ALTER SYSTEM) for them until the library is loaded, so roles write them to a C(conf.d) file.
+  - The library's own settings (for example C(cron.database_name)) are not set here, because PostgreSQL
+    refuses C(ALTER SYSTEM) for them until the library is loaded; roles write them to a C(conf.d) file.
 author:
-  - soar.partman maintainers
+  - soar.partman maintainers (@soar)
 extends_documentation_fragment:
   - soar.partman.connection
 options:
@@ -34,8 +34,10 @@ options:
     default: present
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
 requirements:
   - psycopg2

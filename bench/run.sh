@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# make bench: time four ways of turning the SOAR-like `fixes` table into daily partitions, on one
+# PostgreSQL, from the same rows, and the map queries before and after. See README "Benchmark".
+#
+#   BENCH_ROWS   fixes to generate (default 2000000)
+#   BENCH_DAYS   days they span, one partition each (default 35)
+#   BENCH_SUITE  bookworm (PostgreSQL 15, pg_partman 4.7) or trixie (PostgreSQL 17, pg_partman 5)
+#   BENCH_METHODS  which methods, in order (default "d a b c1 c2"; c1/c2 = the module with jobs 1/2)
+#   BENCH_QUERY_RUNS  runs per query, the median is reported (default 7)
+#   BENCH_CLEAN=1  remove the bench container at the end (default: keep it; the loaded template
+#                  database is reused by the next run with the same BENCH_ROWS and BENCH_DAYS)
+#
+# Results: printed, and written to bench/results/<suite>-<rows>.json.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+suite=${BENCH_SUITE:-bookworm}
+rows=${BENCH_ROWS:-2000000}
+days=${BENCH_DAYS:-35}
+methods=${BENCH_METHODS:-d a b c1 c2}
+query_runs=${BENCH_QUERY_RUNS:-7}
+name=soar-partman-bench
+image=soar-partman/$suite:latest
+template_db=soar_n${rows}_d${days}
+results=$root/bench/results
+mkdir -p "$results"
+
+# The same environment as the Makefile, so that `bench/run.sh` also works on its own.
+export PATH=$root/.venv/bin:$PATH
+export ANSIBLE_CONFIG=$root/ansible.cfg
+export ANSIBLE_COLLECTIONS_PATH=$root/.collections
+export ANSIBLE_ROLES_PATH=$root/tests/fixtures/roles
+export ANSIBLE_FORCE_COLOR=${ANSIBLE_FORCE_COLOR:-0}
+python=$root/.venv/bin/python3
+[ -x "$python" ] || { echo "no $python: run 'make venv collection' (or 'make bench') first" >&2; exit 1; }
+[ -e "$root/.collections/ansible_collections/soar/partman" ] || {
+  echo "the collection link is missing: run 'make collection' first" >&2; exit 1; }
+docker image inspect "$image" >/dev/null 2>&1 || {
+  echo "image $image is missing: run 'make images' (SUITES=$suite) first" >&2; exit 1; }
+
+start=$(date +%s)
+
+# A bench host of the wanted suite, systemd as PID 1.
+current=$(docker inspect -f '{{.Config.Image}}' "$name" 2>/dev/null || true)
+running=$(docker inspect -f '{{.State.Running}}' "$name" 2>/dev/null || true)
+if [ "$current" != "$image" ] || [ "$running" != true ]; then
+  docker rm -f "$name" >/dev/null 2>&1 || true
+  echo "== starting bench host $name ($image)"
+  docker run -d --name "$name" --hostname "$name" \
+    --cap-add SYS_ADMIN --cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:rw \
+    --tmpfs /run --tmpfs /run/lock --stop-signal SIGRTMIN+3 \
+    "$image" >/dev/null
+fi
+docker exec "$name" systemctl is-system-running --wait >/dev/null 2>&1 || true
+
+echo "== provisioning: PostgreSQL, PostGIS, $rows fixes over $days days in database $template_db, pg_partman"
+t0=$(date +%s)
+ansible-playbook -i "$name," -c community.docker.docker bench/provision.yml \
+  -e ansible_python_interpreter=/usr/bin/python3 \
+  -e "bench_template_db=$template_db" -e "bench_rows=$rows" -e "bench_days=$days" \
+  -e soar_fixture_writer=false >"$results/provision-$suite-$rows.log" 2>&1 || {
+  tail -40 "$results/provision-$suite-$rows.log"; exit 1; }
+echo "   done in $(( $(date +%s) - t0 ))s (log: bench/results/provision-$suite-$rows.log)"
+
+# The worker half of bench.py runs inside the host as postgres; the module's peak memory is read
+# by a python3 wrapper used as the module's interpreter (see bench.py, maxrss_wrapper).
+docker cp bench/bench.py "$name:/usr/local/lib/bench.py" >/dev/null
+"$python" bench/bench.py install-wrapper --container "$name"
+
+"$python" bench/bench.py run --container "$name" --suite "$suite" --rows "$rows" --days "$days" \
+  --template-db "$template_db" --methods "$methods" --query-runs "$query_runs" \
+  --output "$results/$suite-$rows.json" --started "$start"
+
+if [ "${BENCH_CLEAN:-0}" = 1 ]; then
+  docker rm -f "$name" >/dev/null
+  echo "removed $name"
+else
+  echo "bench host $name kept (its template database is reused); remove it with: docker rm -f $name"
+fi
+echo "make bench took $(( $(date +%s) - start ))s"
