@@ -221,6 +221,11 @@ class Migration(object):
             self.plan = state['extra'].get('plan', {})
             self.plan['resume_from'] = state['step']
             self.retention_check(old, snap)
+            # the run that dropped them may have been killed before it could report it
+            dropped = [fk for fk in snap['inbound_fks'] if not fk.get('repoint')]
+            if dropped:
+                self.warn("inbound foreign keys were dropped when this migration started (inbound_fks=drop) and "
+                          "are restored only on revert: " + pl.describe_inbound_fks(dropped, self.key))
             if self.check_mode:
                 self.plan['steps'] = self.remaining_steps(state['step'])
                 return
@@ -326,8 +331,7 @@ class Migration(object):
             if not fk['repoint']:
                 bad.append(fk)
         if bad:
-            names = '; '.join('%s on %s (references %s (%s))' % (
-                fk['name'], fk['table'], self.key, ', '.join(fk['referenced_columns'])) for fk in bad)
+            names = pl.describe_inbound_fks(bad, self.key)
             if self.p['inbound_fks'] == 'drop':
                 self.warn("inbound foreign keys will be dropped (inbound_fks=drop) and restored only on revert: "
                           + names)

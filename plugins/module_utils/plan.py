@@ -317,6 +317,12 @@ def describe_key_change(kind, before, after):
     return '%s (%s) -> (%s)' % (kind, ', '.join(before), ', '.join(after))
 
 
+def describe_inbound_fks(fks, table_key):
+    """'name on table (references schema.table (cols)); ...' for inbound foreign keys."""
+    return '; '.join('%s on %s (references %s (%s))' % (
+        fk['name'], fk['table'], table_key, ', '.join(fk['referenced_columns'])) for fk in fks)
+
+
 def _find_matching_paren(text, start):
     """Index of the parenthesis closing the one at text[start]; respects
     quoted identifiers and string literals."""

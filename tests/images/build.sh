@@ -32,7 +32,9 @@ echo "en_US.UTF-8 UTF-8" >"$root/etc/locale.gen"
 chroot "$root" locale-gen >/dev/null
 echo 'LANG=C.UTF-8' >"$root/etc/default/locale"
 : >"$root/etc/machine-id"
-rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*_Packages
+# Keep the package lists: apt modules with cache_valid_time would otherwise skip the update
+# and find no packages.
+rm -rf "$root"/var/cache/apt/archives/*.deb
 
 tar -C "$root" -c . | docker import \
   -c 'ENV container=docker' \

@@ -178,6 +178,14 @@ def test_widen_columns_and_description():
         'PRIMARY KEY (id) -> (id, received_at)'
 
 
+def test_describe_inbound_fks():
+    fks = [{'name': 'fix_annotations_fix_id_fkey', 'table': 'public.fix_annotations', 'referenced_columns': ['id']},
+           {'name': 'b_fkey', 'table': 'public.b', 'referenced_columns': ['id', 'seq']}]
+    assert pl.describe_inbound_fks(fks, 'public.fixes') == (
+        'fix_annotations_fix_id_fkey on public.fix_annotations (references public.fixes (id)); '
+        'b_fkey on public.b (references public.fixes (id, seq))')
+
+
 def test_retarget_trigger_def():
     d = 'CREATE TRIGGER t BEFORE INSERT ON public.fixes FOR EACH ROW EXECUTE FUNCTION f()'
     assert pl.retarget_trigger_def(d, 'public', 'fixes', 'public', 'fixes_new') == \
