@@ -35,8 +35,10 @@ $(COLLECTION_LINK):
 	mkdir -p $(dir $@)
 	ln -sfn ../../.. $@
 
+# Both suites at once: debootstrap mostly waits on the mirror.
 images:
-	@for suite in $(SUITES); do tests/images/build.sh $$suite || exit 1; done
+	@pids=; for suite in $(SUITES); do tests/images/build.sh $$suite & pids="$$pids $$!"; done; \
+	 rc=0; for p in $$pids; do wait $$p || rc=1; done; exit $$rc
 
 unit: venv collection
 	$(BIN)/pytest -q tests/unit

@@ -41,15 +41,18 @@ docker image inspect "$image" >/dev/null 2>&1 || {
 
 start=$(date +%s)
 
-# A bench host of the wanted suite, systemd as PID 1.
+# A bench host of the wanted suite, systemd as PID 1. --shm-size: PostgreSQL's parallel index builds
+# and parallel vacuum put their shared memory in /dev/shm, which Docker limits to 64 MiB by default
+# (too small at 2M rows: "could not resize shared memory segment ... No space left on device").
 current=$(docker inspect -f '{{.Config.Image}}' "$name" 2>/dev/null || true)
 running=$(docker inspect -f '{{.State.Running}}' "$name" 2>/dev/null || true)
-if [ "$current" != "$image" ] || [ "$running" != true ]; then
+shm=$(docker inspect -f '{{.HostConfig.ShmSize}}' "$name" 2>/dev/null || echo 0)
+if [ "$current" != "$image" ] || [ "$running" != true ] || [ "$shm" -lt 2147483648 ]; then
   docker rm -f "$name" >/dev/null 2>&1 || true
   echo "== starting bench host $name ($image)"
   docker run -d --name "$name" --hostname "$name" \
     --cap-add SYS_ADMIN --cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:rw \
-    --tmpfs /run --tmpfs /run/lock --stop-signal SIGRTMIN+3 \
+    --tmpfs /run --tmpfs /run/lock --stop-signal SIGRTMIN+3 --shm-size=2g \
     "$image" >/dev/null
 fi
 docker exec "$name" systemctl is-system-running --wait >/dev/null 2>&1 || true

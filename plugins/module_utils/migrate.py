@@ -519,17 +519,24 @@ SELECT bucket::timestamptz, NULL::bigint FROM b WHERE bucket IS NOT NULL""").for
         db.commit()
         self.log('prepared: %s renamed to %s, partitioned parent created' % (self.key, self.old_name))
 
-    def apply_grants(self, snap, target):
-        db = self.db
-        rows = db.query("""
+    def table_grants(self, snap):
+        """Table-level privileges of the original table (now the old one), owner's excluded."""
+        return self.db.query("""
             SELECT CASE WHEN a.grantee = 0 THEN NULL ELSE pg_get_userbyid(a.grantee) END AS grantee,
                    a.privilege_type AS priv, a.is_grantable AS grantable
             FROM pg_class c, aclexplode(c.relacl) a
-            WHERE c.oid = %s AND a.grantee <> c.relowner""", (snap['table']['oid'],))
-        for r in rows:
+            WHERE c.oid = %s AND a.grantee <> c.relowner
+            ORDER BY 1, 2""", (snap['table']['oid'],))
+
+    def grant_table_privileges(self, grants, target):
+        for r in grants:
             who = sql.SQL('PUBLIC') if r['grantee'] is None else sql.Identifier(r['grantee'])
-            db.execute(sql.SQL('GRANT {} ON {} TO {}{}').format(
+            self.db.execute(sql.SQL('GRANT {} ON {} TO {}{}').format(
                 sql.SQL(r['priv']), target, who, sql.SQL(' WITH GRANT OPTION' if r['grantable'] else '')))
+
+    def apply_grants(self, snap, target):
+        db = self.db
+        self.grant_table_privileges(self.table_grants(snap), target)
         rows = db.query("""
             SELECT att.attname AS col,
                    CASE WHEN a.grantee = 0 THEN NULL ELSE pg_get_userbyid(a.grantee) END AS grantee,
@@ -567,11 +574,15 @@ SELECT bucket::timestamptz, NULL::bigint FROM b WHERE bucket IS NOT NULL""").for
             self.log('created %d of %d partitions' % (min(i + PARTITION_CHUNK, len(missing)), len(missing)))
         owner = snap['table']['owner']
         parts = catalog.partitions(db, self.parent_oid())
+        # The partitions get the owner and the table privileges of the parent, as the ones pg_partman
+        # creates later do (inherit_privileges is set in part_config by the configure step).
+        grants = self.table_grants(snap)
         for p in parts:
+            child = sql.Identifier(p['schema'], p['relname'])
             cur_owner = db.scalar('SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = %s', (p['oid'],))
             if cur_owner != owner:
-                db.execute(sql.SQL('ALTER TABLE {} OWNER TO {}').format(
-                    sql.Identifier(p['schema'], p['relname']), sql.Identifier(owner)))
+                db.execute(sql.SQL('ALTER TABLE {} OWNER TO {}').format(child, sql.Identifier(owner)))
+            self.grant_table_privileges(grants, child)
             if not p['is_default']:
                 st.register_partition(db, self.state_schema, self.key, p['name'], p['lo'], p['hi'])
         db.commit()

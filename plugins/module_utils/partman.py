@@ -121,3 +121,45 @@ def config_delete(schema, parent):
         (sql.SQL('DELETE FROM {}.part_config_sub WHERE sub_parent = %s').format(sql.Identifier(schema)), [parent]),
         (sql.SQL('DELETE FROM {}.part_config WHERE parent_table = %s').format(sql.Identifier(schema)), [parent]),
     ]
+
+
+def _quote_ident(name):
+    """Identifier as SQL text (psql, pg_cron commands), quoted only when needed."""
+    import re
+    if re.match(r'^[a-z_][a-z0-9_]*$', name):
+        return name
+    return '"%s"' % name.replace('"', '""')
+
+
+def _version_tuple(extversion):
+    parts = []
+    for piece in str(extversion or '').split('.'):
+        digits = ''.join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits) if digits else 0)
+    return tuple(parts) or (0,)
+
+
+def maintenance_call(schema, extversion, analyze=False):
+    """SQL text of one maintenance run over every partition set, for psql, pg_cron and logs.
+
+    4.0 and later (4.x on PostgreSQL 11+, and 5.x): the procedure run_maintenance_proc(),
+    which commits after each partition set; it is a procedure, so it must be CALLed outside
+    a transaction block (psql -c and pg_cron do that). Before 4.0: the function run_maintenance().
+    """
+    flag = 'true' if analyze else 'false'
+    if _version_tuple(extversion) >= (4, 0):
+        return 'CALL %s.run_maintenance_proc(p_analyze := %s)' % (_quote_ident(schema), flag)
+    return 'SELECT %s.run_maintenance(p_analyze := %s)' % (_quote_ident(schema), flag)
+
+
+def partition_data_time(schema, parent, lock_wait, ignored_columns):
+    """Move the rows of one partition interval out of the default partition into a new child
+    (created by pg_partman in the same transaction). Same arguments in 4.x and 5.x; returns the
+    rows moved, 0 when the default is empty, -1 when row locks could not be had."""
+    return _named_call(schema, 'partition_data_time', [
+        ('p_parent_table', parent, 'text'),
+        ('p_batch_count', 1, 'int'),
+        ('p_lock_wait', lock_wait, 'numeric'),
+        ('p_analyze', False, 'boolean'),
+        ('p_ignored_columns', list(ignored_columns) or None, 'text[]'),
+    ])

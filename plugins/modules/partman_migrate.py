@@ -19,6 +19,8 @@ description:
     owner and grants is created and registered with pg_partman (C(create_parent) with named arguments for
     the installed major); one partition is created for every interval bucket holding data, plus O(premake)
     ahead, so nothing lands in the default partition and no empty partitions fill gaps in old data.
+    The partitions get the owner and the table privileges of the parent, like the ones pg_partman creates
+    later (C(inherit_privileges) is set).
   - Rows are copied in batches straight into each partition (or by heap block ranges through the parent when
     the old table has no index on the control column), committing per batch together with the progress
     recorded in a state table; progress (rows, rows/s, ETA) is logged to the host journal.

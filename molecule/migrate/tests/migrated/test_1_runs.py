@@ -21,8 +21,8 @@ def test_check_mode_returned_a_plan(host, pg):
     assert plan["control"] == "received_at"
     assert plan["interval"] == "1 day"
     assert plan["partman_major"] == int(expected(host)["partman_major"])
-    # the estimate comes from the statistics: the fixture is ANALYZEd
-    assert abs(plan["rows_to_copy"] - rows) <= rows * 0.05, (plan["rows_to_copy"], rows)
+    # an estimate from the statistics (the fixture was ANALYZEd; the writer has added rows since)
+    assert rows * 0.8 <= plan["rows_to_copy"] <= rows, (plan["rows_to_copy"], rows)
     assert plan["pk_changed"] == ["PRIMARY KEY (id) -> (id, received_at)"]
     assert plan["inbound_fks"] == ["fix_annotations_fix_id_fkey on public.fix_annotations"]
     assert len(plan["outbound_fks"]) == 4
@@ -71,6 +71,7 @@ def test_killed_twice_in_the_middle_of_the_copy(host, pg):
     assert len(kills) == 2
     for kill in kills:
         assert kill["killed_pids"]
+        assert kill["module_failed"] is True and kill["module_rc"] == 137  # SIGKILL
         assert kill["step"] == "partitioned"     # the copy step had not completed
         assert kill["rows_total"] == total
         assert 0 < kill["rows_committed"] < total
@@ -88,8 +89,11 @@ def test_resumed_migration_result(host):
     assert res["pk_changed"] == ["PRIMARY KEY (id) -> (id, received_at)"]
     # resumed after the kills, not started over
     assert res["plan"]["resume_from"] == "partitioned"
+    # the run that dropped the inbound foreign key was killed before it could say so: the resumed
+    # run reports it
     warnings = " ".join(res.get("warnings", []))
-    assert "fix_annotations_fix_id_fkey" in warnings and "dropped" in warnings
+    assert "inbound foreign keys were dropped when this migration started" in warnings
+    assert "fix_annotations_fix_id_fkey on public.fix_annotations" in warnings
 
 
 def test_second_run_changed_nothing(host):

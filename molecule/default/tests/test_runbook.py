@@ -1,0 +1,105 @@
+"""After playbooks/migrate.yml with the application (runbook-app) and the database (runbook-db) apart.
+
+The soar stand-in on runbook-app kept writing before the window and resumed after it; every row
+it says it committed must be in the database, new rows must land in their day's partition, and
+finalize.yml must then drop the old table.
+"""
+import os
+import subprocess
+import time
+
+import pytest
+import testinfra
+
+INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
+PROJECT = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.getcwd())
+
+
+@pytest.fixture(scope="module")
+def db():
+    return testinfra.get_host("ansible://runbook-db?ansible_inventory=%s" % INVENTORY)
+
+
+@pytest.fixture(scope="module")
+def app():
+    return testinfra.get_host("ansible://runbook-app?ansible_inventory=%s" % INVENTORY)
+
+
+def psql(host, sql):
+    cmd = host.run("su postgres -c %s", "psql -XAtq -d soar -v ON_ERROR_STOP=1 -c %s" % _quote(sql))
+    assert cmd.rc == 0, cmd.stderr
+    return cmd.stdout.strip()
+
+
+def _quote(s):
+    return "'" + s.replace("'", "'\"'\"'") + "'"
+
+
+def playbook(name, *extra):
+    """ansible-playbook on the molecule inventory; returns (rc, output)."""
+    cmd = ["ansible-playbook", "-i", os.path.dirname(INVENTORY), os.path.join(PROJECT, "playbooks", name)]
+    for e in extra:
+        cmd += ["-e", e]
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900)
+    return proc.returncode, proc.stdout
+
+
+def writer_rows(db):
+    """Rows the writer inserted: the fixture's rows are all older than /var/tmp/fixture-newest."""
+    newest = db.file("/var/tmp/fixture-newest").content_string.strip()
+    return int(psql(db, "SELECT count(*) FROM fixes WHERE received_at > '%s'" % newest))
+
+
+def test_fixes_is_partitioned_with_partitions_ahead(db):
+    assert psql(db, "SELECT relkind FROM pg_class WHERE oid = 'public.fixes'::regclass") == "p"
+    ahead = int(psql(db, """
+        SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+        WHERE i.inhparent = 'public.fixes'::regclass
+          AND (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'FROM \\(''([^'']*)''\\)'))[1]::timestamptz > now()"""))
+    assert ahead >= 3
+    assert psql(db, "SELECT to_regclass('public.fixes_old') IS NOT NULL") == "t"
+
+
+def test_migration_recorded_for_diesel(db):
+    assert psql(db, "SELECT version FROM __diesel_schema_migrations") == "2025-06-01-000000_partition_fixes"
+
+
+def test_writer_resumed_into_the_right_partitions(db, app):
+    assert app.service("soar-run.service").is_running
+    finished = psql(db, "SELECT finished_at FROM partman.partman_migrate_state WHERE table_name = 'public.fixes'")
+    assert finished
+    # The writer inserts with received_at = now(): rows after the migration show it resumed.
+    deadline = time.time() + 60
+    while int(psql(db, "SELECT count(*) FROM fixes WHERE received_at > '%s'" % finished)) < 50:
+        assert time.time() < deadline, "the writer did not resume after the migration"
+        time.sleep(2)
+    assert psql(db, "SELECT count(*) FROM ONLY fixes_default") == "0"
+    # Every new row is in the partition of its day (not the default one).
+    misplaced = psql(db, """
+        SELECT count(*) FROM fixes f JOIN pg_class c ON c.oid = f.tableoid
+        WHERE f.received_at > '%s'
+          AND (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'FROM \\(''([^'']*)''\\)'))[1]::timestamptz
+              IS DISTINCT FROM date_trunc('day', f.received_at)""" % finished)
+    assert misplaced == "0"
+
+
+def test_no_row_written_by_the_application_is_missing(db, app):
+    # Stop the writer so that its committed count and the table agree at one instant.
+    app.run_expect([0], "systemctl stop soar.target")
+    try:
+        committed = int(app.file("/var/lib/soar-writer/committed").content_string.strip())
+        assert committed > 0
+        assert writer_rows(db) == committed
+    finally:
+        app.run_expect([0], "systemctl start soar.target")
+
+
+def test_finalize_drops_the_old_table(db):
+    rc, out = playbook("finalize.yml", "migration_finalize_confirm=true", "migration_finalize_min_age='0 seconds'")
+    assert rc == 0, out
+    assert "public.fixes_old dropped" in out, out
+    assert psql(db, "SELECT to_regclass('public.fixes_old') IS NULL") == "t"
+    # Run again: nothing left to drop, no failure.
+    rc, out = playbook("finalize.yml", "migration_finalize_confirm=true", "migration_finalize_min_age='0 seconds'")
+    assert rc == 0, out
+    assert "finalized already" in out, out

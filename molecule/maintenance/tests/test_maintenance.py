@@ -1,0 +1,423 @@
+"""Every maintenance backend runs for real and leaves nothing behind; verify.yml and repair.yml
+against real failures. The tests run in file order and each one acts on both hosts at once (one
+ansible-playbook run for both), so the sequence of backends is:
+
+    converge      bookworm cron      trixie systemd
+    switch 1      pg_cron            pg_cron
+    switch 2      bgw                bgw
+    switch 3      systemd            cron
+    last          none               none
+
+An effect is always checked, not a configuration: a future partition is dropped, the backend runs
+(the cron line as cron runs it, the systemd service, the pg_cron job, the background worker) and
+the partition must be back.
+"""
+import json
+import os
+import re
+import shlex
+import subprocess
+import time
+
+import pytest
+import testinfra
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SCENARIO = os.path.dirname(HERE)
+ROOT = os.path.abspath(os.path.join(SCENARIO, "..", ".."))
+NAME = "soar-partman-maintenance"
+CRON_FILE = "/etc/cron.d/" + NAME
+LOGROTATE_FILE = "/etc/logrotate.d/" + NAME
+SCRIPT = "/usr/local/sbin/" + NAME
+LOG = "/var/log/soar-partman/maintenance.log"
+SERVICE = NAME + ".service"
+TIMER = NAME + ".timer"
+CONF = {"bookworm": "/etc/postgresql/15/main/conf.d/%s-bgw.conf" % NAME,
+        "trixie": "/etc/postgresql/17/main/conf.d/%s-bgw.conf" % NAME}
+PARTMAN_MAJOR = {"bookworm": "4", "trixie": "5"}
+TABLE = "public.fixes"
+
+# Children of public.fixes whose range starts after now().
+FUTURE = """
+    SELECT format('%I.%I', n.nspname, c.relname)
+    FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE i.inhparent = 'public.fixes'::regclass AND pg_get_expr(c.relpartbound, c.oid) <> 'DEFAULT'
+      AND (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'FROM \\(''([^'']+)''\\)'))[1]::timestamptz > now()
+    ORDER BY 1"""
+
+
+# --------------------------------------------------------------------------- helpers
+@pytest.fixture(scope="module")
+def hosts():
+    inventory = os.environ["MOLECULE_INVENTORY_FILE"]
+    found = testinfra.get_hosts(["all"], connection="ansible", ansible_inventory=inventory)
+    return dict((h.backend.get_hostname(), h) for h in found)
+
+
+def codename(host):
+    return host.system_info.codename
+
+
+def psql(host, sql, db="soar", check=True):
+    cmd = host.run("su postgres -c %s", "psql -XAtq -v ON_ERROR_STOP=1 -d %s -c %s" % (db, shlex.quote(sql)))
+    if check:
+        assert cmd.rc == 0, cmd.stderr
+    return cmd.stdout.strip()
+
+
+def future_partitions(host):
+    return [x for x in psql(host, FUTURE).splitlines() if x]
+
+
+def drop_future(host, count=1):
+    """Drop the newest `count` future partitions (what maintenance must create again)."""
+    names = future_partitions(host)[-count:]
+    for name in names:
+        psql(host, "DROP TABLE %s" % name)
+    return names
+
+
+def db_now(host):
+    return psql(host, "SELECT now()")
+
+
+def play(playbook, extra=None, limit=None, check=True):
+    env = dict(os.environ, ANSIBLE_PIPELINING="True", ANSIBLE_FORCE_COLOR="0", PY_COLORS="0")
+    args = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], playbook]
+    if extra:
+        args += ["-e", json.dumps(extra)]
+    if limit:
+        args += ["-l", limit]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=600, env=env)
+    if check:
+        assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
+    return proc
+
+
+def maintenance_playbook(backend, **extra):
+    return play(os.path.join(ROOT, "playbooks", "maintenance.yml"),
+                dict(extra, partman_maintenance_backend=backend))
+
+
+def verify_playbook(**extra):
+    return play(os.path.join(ROOT, "playbooks", "verify.yml"), extra or None, check=False)
+
+
+def flat(text):
+    """Play output with YAML line folding undone (messages are matched as written)."""
+    return " ".join(text.split())
+
+
+def switch(backends):
+    return play(os.path.join(SCENARIO, "switch.yml"), {"switch_backends": backends})
+
+
+def cron_entry(host):
+    """(environment, user, command) of the job line of the cron.d file, as cron reads it."""
+    env, job = {}, None
+    for line in host.file(CRON_FILE).content_string.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        m = re.match(r"^([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$", line)
+        if m:
+            env[m.group(1)] = m.group(2)
+            continue
+        fields = line.split(None, 6)
+        job = (fields[5], fields[6])
+    assert job, "no job line in %s" % CRON_FILE
+    return env, job[0], job[1]
+
+
+def run_cron_line(host):
+    """Run the job line exactly as cron does: as its user, with /bin/sh -c, a clean environment
+    holding HOME/LOGNAME/USER of that user and the variables of the cron file."""
+    env, user, command = cron_entry(host)
+    home = host.user(user).home
+    base = {"HOME": home, "LOGNAME": user, "USER": user, "SHELL": "/bin/sh", "PATH": "/usr/bin:/bin"}
+    base.update(env)
+    assignments = " ".join("%s=%s" % (k, shlex.quote(v)) for k, v in sorted(base.items()))
+    shell = base["SHELL"]
+    return host.run("runuser -u %s -- env -i %s %s -c %s" % (user, assignments, shell, shlex.quote(command)))
+
+
+def run_systemd_service(host):
+    cmd = host.run("systemctl start %s" % SERVICE)
+    props = dict(line.split("=", 1) for line in host.check_output(
+        "systemctl show %s -p Result -p ExecMainStatus" % SERVICE).splitlines() if "=" in line)
+    return cmd, props
+
+
+def run_backend(host, backend):
+    """Run the backend's maintenance the way its scheduler does; returns (succeeded, output)."""
+    if backend == "cron":
+        cmd = run_cron_line(host)
+        return cmd.rc == 0, host.file(LOG).content_string[-3000:]
+    cmd, props = run_systemd_service(host)
+    journal = host.run("journalctl -u %s -n 30 --no-pager" % SERVICE).stdout
+    return cmd.rc == 0 and props.get("Result") == "success", journal
+
+
+def wait_for(predicate, timeout, step=2):
+    deadline = time.time() + timeout
+    while True:
+        value = predicate()
+        if value or time.time() > deadline:
+            return value
+        time.sleep(step)
+
+
+def pg_cron_job(host):
+    return psql(host, "SELECT jobname || '|' || database || '|' || schedule || '|' || nodename FROM cron.job "
+                      "WHERE jobname = '%s'" % NAME, db="postgres")
+
+
+def preload(host):
+    return [x.strip() for x in psql(host, "SHOW shared_preload_libraries").split(",") if x.strip()]
+
+
+def assert_only(host, backend):
+    """What the backend installed is there, and nothing of the others."""
+    files = {
+        "cron": [CRON_FILE, LOGROTATE_FILE],
+        "systemd": ["/etc/systemd/system/" + SERVICE, "/etc/systemd/system/" + TIMER],
+        "bgw": [CONF[codename(host)]],
+    }
+    for name, paths in files.items():
+        for path in paths:
+            assert host.file(path).exists == (name == backend), (backend, path)
+    assert host.file(SCRIPT).exists == (backend in ("cron", "systemd"))
+    units = host.run("systemctl list-unit-files %s %s --no-legend" % (SERVICE, TIMER)).stdout
+    assert (NAME in units) == (backend == "systemd"), units
+    if backend == "systemd":
+        assert host.service(TIMER).is_enabled
+        assert host.service(TIMER).is_running
+    assert (pg_cron_job(host) != "") == (backend == "pg_cron")
+    libraries = preload(host)
+    assert ("pg_partman_bgw" in libraries) == (backend == "bgw"), libraries
+    # Libraries the role did not add stay, in their order.
+    assert libraries[:2] == ["pg_stat_statements", "pg_cron"], libraries
+
+
+# --------------------------------------------------------------------------- tests
+def test_converged_backends_run(hosts):
+    """bookworm: the cron line, run as cron runs it; trixie: the systemd service. Each creates the
+    future partitions that were dropped; the logs say OK; the units pass systemd-analyze verify."""
+    backends = {"maintenance-bookworm": "cron", "maintenance-trixie": "systemd"}
+    for name, host in hosts.items():
+        backend = backends[name]
+        assert_only(host, backend)
+        assert psql(host, "SELECT split_part(extversion, '.', 1) FROM pg_extension WHERE extname = 'pg_partman'") \
+            == PARTMAN_MAJOR[codename(host)]
+        before = future_partitions(host)
+        assert len(before) == 3, before
+        dropped = drop_future(host, 2)
+        ok, output = run_backend(host, backend)
+        assert ok, output
+        assert future_partitions(host) == before, (dropped, output)
+        assert "partman-maintenance: OK" in output
+        if backend == "systemd":
+            analyze = host.run("systemd-analyze verify /etc/systemd/system/%s /etc/systemd/system/%s" % (SERVICE, TIMER))
+            assert analyze.rc == 0, analyze.stderr
+            timer = host.check_output("systemctl show %s -p Persistent -p TimersCalendar" % TIMER)
+            assert "Persistent=yes" in timer and "03:00:00" in timer, timer
+        else:
+            env, user, command = cron_entry(host)
+            assert user == "postgres" and command.startswith(SCRIPT) and LOG in command
+            assert re.match(r"^0 3 \* \* \* ", host.file(CRON_FILE).content_string.splitlines()[-1])
+            rotate = host.run("logrotate --force /etc/logrotate.d/%s" % NAME)
+            assert rotate.rc == 0, rotate.stderr
+            assert host.file(LOG + ".1").exists
+
+
+def test_switch_to_pg_cron_runs_the_job(hosts):
+    """playbooks/maintenance.yml switches both hosts to pg_cron: the cron file, the logrotate file,
+    the script and the systemd units are gone; the job in cron.database_name (postgres) runs in soar
+    over the Unix socket, succeeds in cron.job_run_details and creates the dropped partition."""
+    maintenance_playbook("pg_cron")
+    started = {}
+    for name, host in hosts.items():
+        assert_only(host, "pg_cron")
+        job = pg_cron_job(host).split("|")
+        assert job[1] == "soar" and job[3] == "/var/run/postgresql", job
+        started[name] = (db_now(host), future_partitions(host))
+        drop_future(host, 1)
+
+    def done(host, since):
+        return psql(host, "SELECT count(*) FROM cron.job_run_details d JOIN cron.job j USING (jobid) "
+                          "WHERE j.jobname = '%s' AND d.status = 'succeeded' AND d.start_time > '%s'"
+                    % (NAME, since), db="postgres") != "0"
+
+    for name, host in hosts.items():
+        since, before = started[name]
+        # pg_cron 1.4 (bookworm) runs by the minute, 1.6 (trixie) every 5 seconds here.
+        assert wait_for(lambda: done(host, since), 90), psql(
+            host, "SELECT status, return_message FROM cron.job_run_details ORDER BY runid DESC LIMIT 3", db="postgres")
+        assert future_partitions(host) == before
+
+
+def test_switch_to_bgw_runs_the_worker(hosts):
+    """pg_partman_bgw preloaded next to pg_stat_statements and pg_cron (one restart), its settings
+    in conf.d, the pg_cron job removed; the worker (interval 5 s) creates the dropped partition."""
+    maintenance_playbook("bgw")
+    started = {}
+    for name, host in hosts.items():
+        assert_only(host, "bgw")
+        assert psql(host, "SHOW pg_partman_bgw.dbname") == "soar"
+        assert psql(host, "SHOW pg_partman_bgw.interval") == "5"
+        started[name] = future_partitions(host)
+        drop_future(host, 1)
+    for name, host in hosts.items():
+        assert wait_for(lambda: future_partitions(host) == started[name], 30), future_partitions(host)
+        log = host.check_output("tail -n 200 /var/log/postgresql/postgresql-*-main.log")
+        assert "pg_partman dynamic background worker (dbname=soar)" in log and "called by role postgres" in log
+
+
+def test_switch_back_to_cron_and_systemd(hosts):
+    """bookworm to systemd, trixie to cron (switch.yml, one backend per host): pg_partman_bgw leaves
+    the preload list (the other libraries stay) and its settings go; each new backend runs for real,
+    so cron and systemd are proven on both distributions."""
+    backends = {"maintenance-bookworm": "systemd", "maintenance-trixie": "cron"}
+    switch(backends)
+    for name, host in hosts.items():
+        assert_only(host, backends[name])
+        assert psql(host, "SELECT current_setting('pg_partman_bgw.dbname', true) IS NULL") == "t"
+        before = future_partitions(host)
+        drop_future(host, 1)
+        ok, output = run_backend(host, backends[name])
+        assert ok, output
+        assert future_partitions(host) == before
+
+
+def test_verify_passes_when_healthy(hosts):
+    proc = verify_playbook()
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert "3 ahead (premake 3)" in proc.stdout
+    assert "(succeeded)" in proc.stdout
+
+
+def test_verify_fails_with_too_few_partitions_ahead(hosts):
+    for host in hosts.values():
+        drop_future(host, 1)
+    proc = verify_playbook()
+    assert proc.returncode != 0
+    out = flat(proc.stdout)
+    for name in hosts:
+        assert "%s: public.fixes: 2 partition(s) exist ahead of now, premake is 3" % name in out, out[-4000:]
+    backends = {"maintenance-bookworm": "systemd", "maintenance-trixie": "cron"}
+    for name, host in hosts.items():
+        ok, output = run_backend(host, backends[name])
+        assert ok, output
+        assert len(future_partitions(host)) == 3
+
+
+def test_verify_fails_when_maintenance_is_not_recent(hosts):
+    time.sleep(2)
+    proc = verify_playbook(partman_verify_max_age_hours=0.0003)
+    assert proc.returncode != 0
+    out = flat(proc.stdout)
+    for name in hosts:
+        assert "%s: the last successful maintenance run" % name in out, out[-4000:]
+
+
+def test_verify_tells_a_just_migrated_table_apart(hosts):
+    """No run recorded at all (the cron host's log is gone, as right after a migration): verify fails,
+    unless partman_verify_allow_no_maintenance is set."""
+    host = hosts["maintenance-trixie"]
+    saved = "for f in %s %s.1; do if [ -e $f ]; then mv $f $f.saved; fi; done" % (LOG, LOG)
+    restore = "for f in %s %s.1; do if [ -e $f.saved ]; then mv $f.saved $f; fi; done" % (LOG, LOG)
+    host.run(saved)
+    try:
+        proc = play(os.path.join(ROOT, "playbooks", "verify.yml"), limit="maintenance-trixie", check=False)
+        assert proc.returncode != 0
+        assert "no successful maintenance run is recorded" in flat(proc.stdout), proc.stdout[-3000:]
+        proc = play(os.path.join(ROOT, "playbooks", "verify.yml"), {"partman_verify_allow_no_maintenance": True},
+                    limit="maintenance-trixie", check=False)
+        assert proc.returncode == 0, proc.stdout[-3000:]
+        assert "no maintenance run is recorded yet" in flat(proc.stdout)
+    finally:
+        host.run(restore)
+
+
+def test_outage_rows_in_default_then_repair(hosts):
+    """The real failure: maintenance stopped, the future partitions ran out and rows for tomorrow and
+    for 5 days ahead (beyond premake) landed in the default partition. The next maintenance run fails
+    (pg_partman cannot create a child over rows in the default), verify.yml fails, repair.yml moves the
+    rows into proper children (none lost), after which maintenance runs and verify.yml passes."""
+    backends = {"maintenance-bookworm": "systemd", "maintenance-trixie": "cron"}
+    totals = {}
+    for name, host in hosts.items():
+        for partition in future_partitions(host):
+            psql(host, "DROP TABLE %s" % partition)
+        for days, count in ((1, 40), (5, 25)):
+            psql(host, """
+                INSERT INTO fixes (source, aprs_type, via, timestamp, latitude, longitude, device_id, received_at,
+                                   receiver_id, aprs_message_id)
+                SELECT source, aprs_type, via, timestamp, latitude, longitude, device_id,
+                       date_trunc('day', now()) + interval '%d days' + (row_number() OVER () || ' minutes')::interval,
+                       receiver_id, aprs_message_id
+                FROM fixes LIMIT %d""" % (days, count))
+        assert psql(host, "SELECT count(*) FROM ONLY public.fixes_default") == "65"
+        totals[name] = psql(host, "SELECT count(*) FROM public.fixes")
+        ok, output = run_backend(host, backends[name])
+        assert not ok, output
+        assert "would be violated by some row" in output or "FAILED" in output, output
+        if backends[name] == "cron":
+            assert "partman-maintenance: FAILED" in host.file(LOG).content_string
+
+    proc = verify_playbook()
+    assert proc.returncode != 0
+    out = flat(proc.stdout)
+    for name in hosts:
+        assert "%s: public.fixes: 65 row(s) in the default partition" % name in out, out[-4000:]
+    assert out.count("failed: updated partition constraint for default partition") >= 2, out[-4000:]
+
+    proc = play(os.path.join(ROOT, "playbooks", "repair.yml"))
+    assert flat(proc.stdout).count("65 moved in 2 batch(es)") == 2, proc.stdout[-4000:]
+    for name, host in hosts.items():
+        assert psql(host, "SELECT count(*) FROM ONLY public.fixes_default") == "0"
+        assert psql(host, "SELECT count(*) FROM public.fixes") == totals[name]
+        # The rows now sit in the children of their days, and every day up to the newest child exists.
+        assert psql(host, "SELECT count(*) FROM public.fixes WHERE received_at >= date_trunc('day', now()) "
+                          "+ interval '5 days' AND tableoid <> 'public.fixes_default'::regclass") == "25"
+        assert len(future_partitions(host)) >= 5
+        ok, output = run_backend(host, backends[name])
+        assert ok, output
+
+    proc = verify_playbook()
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    # A second repair finds nothing to do.
+    proc = play(os.path.join(ROOT, "playbooks", "repair.yml"))
+    assert len(re.findall(r"maintenance-\w+\s*: ok=\d+\s+changed=0", proc.stdout)) == 2, proc.stdout[-2000:]
+
+
+def test_retention_guard_refuses_before_any_change(hosts):
+    """A retention of 1 day that would DROP partitions holding rows fails the play before anything
+    changes (the requested switch to none does not happen) and says how much would go."""
+    proc = play(os.path.join(ROOT, "playbooks", "maintenance.yml"),
+                {"partman_maintenance_backend": "none", "partman_maintenance_retention": "1 day",
+                 "partman_maintenance_retention_keep_table": False}, check=False)
+    assert proc.returncode != 0
+    out = flat(proc.stdout)
+    for name in hosts:
+        assert "%s: nothing was changed" % name in out, out[-4000:]
+    assert re.search(r"would DROP \d+ partition\(s\) holding data \(about \d+ rows", out), out[-4000:]
+    assert "partman_maintenance_retention_confirm_drop" in out
+    backends = {"maintenance-bookworm": "systemd", "maintenance-trixie": "cron"}
+    for name, host in hosts.items():
+        assert psql(host, "SELECT coalesce(retention, 'none') FROM partman.part_config "
+                          "WHERE parent_table = 'public.fixes'") == "none"
+        assert_only(host, backends[name])
+
+
+def test_confirmed_retention_and_none_leave_nothing_behind(hosts):
+    """Confirmed, the retention is written to part_config; backend none removes every backend: no cron
+    file, no logrotate file, no script, no units, no pg_cron job, no pg_partman_bgw (nothing runs
+    maintenance any more, so the confirmed retention drops nothing here)."""
+    maintenance_playbook("none", partman_maintenance_retention="1 day",
+                         partman_maintenance_retention_keep_table=False,
+                         partman_maintenance_retention_confirm_drop=True)
+    for host in hosts.values():
+        assert_only(host, "none")
+        assert psql(host, "SELECT retention || ' ' || retention_keep_table FROM partman.part_config "
+                          "WHERE parent_table = 'public.fixes'") == "1 day false"

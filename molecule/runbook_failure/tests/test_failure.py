@@ -1,0 +1,200 @@
+"""The runbook when things go wrong: the verifier runs the playbooks itself and looks at the host.
+
+The tests run in file order and build on each other (one host, one database):
+preflight refusal -> migration killed mid-copy -> migration again -> finalize refusals -> rollback.
+"""
+import os
+import subprocess
+import threading
+import time
+
+import pytest
+
+INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
+PROJECT = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.getcwd())
+HOST = "runbook-failure"
+# partman_migrate's sessions carry this application_name (role default migration_application_name).
+MIGRATION_APP = "soar.partman-migrate"
+
+
+def sh(command, check=True):
+    """A shell command on the test host (docker exec; fast enough to poll)."""
+    proc = subprocess.run(["docker", "exec", HOST, "bash", "-c", command],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120)
+    if check:
+        assert proc.returncode == 0, "%s: %s" % (command, proc.stderr)
+    return proc
+
+
+def psql(sql, check=True):
+    proc = sh("su postgres -c %s" % _quote("psql -XAtq -d soar -v ON_ERROR_STOP=1 -c %s" % _quote(sql)), check)
+    return proc.stdout.strip() if check else proc
+
+
+def _quote(s):
+    return "'" + s.replace("'", "'\"'\"'") + "'"
+
+
+def playbook(name, *extra):
+    """ansible-playbook on the molecule inventory; returns (rc, output)."""
+    cmd = ["ansible-playbook", "-i", os.path.dirname(INVENTORY), os.path.join(PROJECT, "playbooks", name)]
+    for e in extra:
+        cmd += ["-e", e]
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900)
+    return proc.returncode, proc.stdout
+
+
+def invocation_id():
+    return sh("systemctl show -p InvocationID --value soar-run.service").stdout.strip()
+
+
+def relkind(name="public.fixes"):
+    return psql("SELECT coalesce((SELECT relkind::text FROM pg_class WHERE oid = to_regclass('%s')), '-')" % name)
+
+
+def writer_rows():
+    """Rows the writer inserted: the fixture's rows are all older than /var/tmp/fixture-newest."""
+    newest = sh("cat /var/tmp/fixture-newest").stdout.strip()
+    return int(psql("SELECT count(*) FROM fixes WHERE received_at > '%s'" % newest))
+
+
+def assert_writer_inserts():
+    """The service runs and its inserts succeed (the table it writes to serves)."""
+    assert sh("systemctl is-active soar-run.service", check=False).stdout.strip() == "active"
+    before = writer_rows()
+    deadline = time.time() + 60
+    while writer_rows() < before + 40:
+        assert time.time() < deadline, "the writer's inserts do not arrive"
+        time.sleep(2)
+
+
+def assert_no_row_lost():
+    """Every row the writer says it committed is in the table (writer stopped to compare)."""
+    sh("systemctl stop soar.target")
+    try:
+        committed = int(sh("cat /var/lib/soar-writer/committed").stdout.strip())
+        assert committed > 0
+        assert writer_rows() == committed
+    finally:
+        sh("systemctl start soar.target")
+
+
+@pytest.fixture(scope="module")
+def fixture_rows():
+    """Rows the fixture loaded (none is ever deleted, except where a test says so)."""
+    newest = sh("cat /var/tmp/fixture-newest").stdout.strip()
+    return int(psql("SELECT count(*) FROM fixes WHERE received_at <= '%s'" % newest))
+
+
+def test_preflight_refusal_stops_nothing(fixture_rows):
+    before = invocation_id()
+    rc, out = playbook("migrate.yml", "migration_inbound_fks=error")
+    assert rc != 0, out
+    assert "foreign keys of other tables reference public.fixes" in out, out
+    assert "PLAY [Maintenance window]" not in out, out
+    assert invocation_id() == before, "the service was restarted although the preflight failed"
+    assert relkind() == "r"
+
+
+def test_killed_migration_fails_and_the_service_runs_on_the_plain_table(fixture_rows):
+    killed = {}
+
+    def kill_mid_copy(stop):
+        # As soon as rows are being copied, terminate the migration's sessions (a failover, an OOM kill).
+        while not stop.is_set():
+            rows = psql("SELECT coalesce(sum(rows), 0) FROM partman.partman_migrate_partition "
+                        "WHERE table_name = 'public.fixes'", check=False)
+            if rows.returncode == 0 and int(rows.stdout.strip() or 0) > 0:
+                killed["rows"] = int(rows.stdout.strip())
+                killed["sessions"] = int(psql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                              "WHERE application_name = '%s'" % MIGRATION_APP))
+                killed["total"] = int(psql("SELECT rows_total FROM partman.partman_migrate_state "
+                                           "WHERE table_name = 'public.fixes'") or 0)
+                return
+            time.sleep(0.05)
+
+    stop = threading.Event()
+    killer = threading.Thread(target=kill_mid_copy, args=(stop,))
+    killer.start()
+    try:
+        rc, out = playbook("migrate.yml")
+    finally:
+        stop.set()
+        killer.join()
+    assert killed.get("sessions", 0) > 0, "the migration was not caught copying: %s\n%s" % (killed, out)
+    assert killed["rows"] < killed["total"], killed  # really in the middle of the copy
+    # The play fails, and says what happened and what to do.
+    assert rc != 0, out
+    assert "THE MAINTENANCE WINDOW FAILED" in out, out
+    assert "terminating connection due to administrator command" in out, out
+    assert "the migration was reverted: public.fixes is the plain table again" in out, out
+    assert "runbook-failure: started again (soar.target)" in out, out
+    assert "What to do:" in out and "run the same ansible-playbook command again" in out, out
+    # The old table is back under its name, complete, with the foreign key pointing at it.
+    assert relkind() == "r"
+    assert relkind("public.fixes_old") == "-"
+    assert psql("SELECT count(*) FROM partman.partman_migrate_state WHERE table_name = 'public.fixes'") == "0"
+    assert psql("SELECT confrelid::regclass::text FROM pg_constraint WHERE conname = 'fix_annotations_fix_id_fkey'") \
+        == "fixes"
+    newest = sh("cat /var/tmp/fixture-newest").stdout.strip()
+    assert int(psql("SELECT count(*) FROM fixes WHERE received_at <= '%s'" % newest)) == fixture_rows
+    # The service runs on it again: inserts succeed, and nothing it wrote is missing.
+    assert_writer_inserts()
+    assert_no_row_lost()
+
+
+def test_migration_after_the_failure_succeeds(fixture_rows):
+    rc, out = playbook("migrate.yml")
+    assert rc == 0, out
+    assert "public.fixes: done" in out, out   # the last progress line
+    assert "default partition public.fixes_default: 0 rows" in out, out
+    assert "(1 of " in out, out                # the day's query scans one partition
+    assert relkind() == "p"
+    assert relkind("public.fixes_old") == "r"
+    assert_writer_inserts()
+    assert psql("SELECT count(*) FROM ONLY fixes_default") == "0"
+    assert_no_row_lost()
+
+
+def test_finalize_refuses_without_confirmation():
+    rc, out = playbook("finalize.yml", "migration_finalize_min_age='0 seconds'")
+    assert rc != 0, out
+    assert "not dropping public.fixes_old" in out and "not confirmed" in out, out
+    assert relkind("public.fixes_old") == "r"
+
+
+def test_finalize_refuses_when_too_young():
+    rc, out = playbook("finalize.yml", "migration_finalize_confirm=true", "migration_finalize_min_age='30 days'")
+    assert rc != 0, out
+    assert "the migration finished only" in out and "min_age is 30 days" in out, out
+    assert "not confirmed" not in out, out
+    assert relkind("public.fixes_old") == "r"
+
+
+def test_finalize_refuses_when_a_row_is_missing():
+    # A row of the old table that the partitioned table no longer has.
+    victim = psql("SELECT id FROM fixes_old ORDER BY received_at LIMIT 1")
+    assert psql("WITH d AS (DELETE FROM fixes WHERE id = '%s' RETURNING 1) SELECT count(*) FROM d" % victim) == "1"
+    rc, out = playbook("finalize.yml", "migration_finalize_confirm=true", "migration_finalize_min_age='0 seconds'")
+    assert rc != 0, out
+    assert "1 of the" in out and "are not in public.fixes" in out and victim in out, out
+    assert relkind("public.fixes_old") == "r"
+
+
+def test_rollback_puts_the_plain_table_back(fixture_rows):
+    victim = psql("SELECT id FROM fixes_old ORDER BY received_at LIMIT 1")
+    before = invocation_id()
+    rc, out = playbook("rollback.yml")
+    assert rc == 0, out
+    assert "public.fixes is the plain table again" in out, out
+    assert relkind() == "r"
+    assert relkind("public.fixes_old") == "-"
+    assert psql("SELECT count(*) FROM partman.part_config WHERE parent_table = 'public.fixes'") == "0"
+    # The old table had every fixture row (also the one deleted from the partitioned table),
+    # and the rows written since the migration were carried back.
+    assert psql("SELECT count(*) FROM fixes WHERE id = '%s'" % victim) == "1"
+    newest = sh("cat /var/tmp/fixture-newest").stdout.strip()
+    assert int(psql("SELECT count(*) FROM fixes WHERE received_at <= '%s'" % newest)) == fixture_rows
+    assert invocation_id() != before  # stopped and started around the revert
+    assert_writer_inserts()
+    assert_no_row_lost()

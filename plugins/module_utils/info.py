@@ -1,0 +1,265 @@
+# -*- coding: utf-8 -*-
+# Copyright: soar.partman contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""partman_info: partition-set facts plus the evidence of the last maintenance run."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import datetime
+import os
+import time
+
+from ansible_collections.soar.partman.plugins.module_utils import evidence as ev
+from ansible_collections.soar.partman.plugins.module_utils import partman as pm
+from ansible_collections.soar.partman.plugins.module_utils import partset as ps
+from ansible_collections.soar.partman.plugins.module_utils.connection import connect, Database
+from ansible_collections.soar.partman.plugins.module_utils.gucs import parse_library_list, GucParseError
+
+BACKENDS = ('auto', 'cron', 'pg_cron', 'systemd', 'bgw', 'none')
+LOG_TAIL_BYTES = 4 * 1024 * 1024
+
+
+def read_tail(path, limit=LOG_TAIL_BYTES):
+    """The last `limit` bytes of a file as text, or None when it cannot be read."""
+    try:
+        with open(path, 'rb') as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - limit))
+            data = f.read()
+    except (IOError, OSError):
+        return None
+    return data.decode('utf-8', 'replace')
+
+
+def read_rotated(path):
+    """The log and, before it, its last rotation (path.1, or path.1.gz): right after logrotate ran,
+    the current file is empty and the last run is in the rotated one. None when neither can be read."""
+    import gzip
+    parts = []
+    older = read_tail(path + '.1')
+    if older is None and os.path.exists(path + '.1.gz'):
+        try:
+            with gzip.open(path + '.1.gz', 'rb') as f:
+                older = f.read()[-LOG_TAIL_BYTES:].decode('utf-8', 'replace')
+        except (IOError, OSError):
+            older = None
+    if older is not None:
+        parts.append(older)
+    current = read_tail(path)
+    if current is not None:
+        parts.append(current)
+    return '\n'.join(parts) if parts else None
+
+
+def local_offset():
+    offset = -time.altzone if time.localtime().tm_isdst > 0 else -time.timezone
+    return datetime.timedelta(seconds=offset)
+
+
+class Info(object):
+
+    def __init__(self, module):
+        self.module = module
+        self.p = module.params
+        self.db = None
+
+    def server_facts(self):
+        db = self.db
+        libs_text = db.scalar("SELECT current_setting('shared_preload_libraries')")
+        try:
+            libs = parse_library_list(libs_text)
+        except GucParseError:
+            libs = [x.strip() for x in (libs_text or '').split(',') if x.strip()]
+        return {
+            'version_num': int(db.scalar("SELECT current_setting('server_version_num')")),
+            'database': db.scalar('SELECT current_database()'),
+            'preload_libraries': libs,
+            'cron_database_name': db.scalar("SELECT current_setting('cron.database_name', true)"),
+            'bgw_dbname': db.scalar("SELECT current_setting('pg_partman_bgw.dbname', true)"),
+            'bgw_interval': db.scalar("SELECT current_setting('pg_partman_bgw.interval', true)"),
+        }
+
+    # ------------------------------------------------------------- evidence
+    def systemd_props(self, unit):
+        systemctl = self.module.get_bin_path('systemctl')
+        if not systemctl:
+            return {}
+        props = ['LoadState', 'ActiveState', 'SubState', 'Result', 'ExecMainStatus',
+                 'ExecMainStartTimestamp', 'ExecMainExitTimestamp']
+        args = [systemctl, 'show', unit] + ['--property=%s' % p for p in props]
+        rc, out, err = self.module.run_command(args + ['--timestamp=unix'])
+        if rc != 0:
+            rc, out, err = self.module.run_command(args)
+        return ev.parse_systemctl_show(out) if rc == 0 else {}
+
+    def cron_db(self, server):
+        name = self.p['pg_cron_database'] or server['cron_database_name'] or 'postgres'
+        if name == server['database']:
+            return self.db, name
+        params = dict(self.p)
+        params['login_db'] = name
+        try:
+            return Database(params, autocommit=True), name
+        except Exception as e:  # pg_cron's database unreachable: report, do not fail facts
+            self.module.warn('cannot connect to database %s for pg_cron evidence: %s' % (name, str(e).strip()))
+            return None, name
+
+    def pg_cron(self, server):
+        db, name = self.cron_db(server)
+        out = ev.empty('pg_cron', 'cron.job_run_details in %s' % name)
+        if db is None:
+            return out, None
+        try:
+            if not db.scalar("SELECT to_regclass('cron.job') IS NOT NULL"):
+                out['message'] = 'pg_cron is not installed in database %s' % name
+                return out, None
+            jobs = db.query("SELECT jobid, jobname, schedule, command, nodename, nodeport, database, username, active "
+                            "FROM cron.job WHERE jobname = %s ORDER BY jobid", (self.p['job_name'],))
+            job = jobs[0] if jobs else None
+            last_success = last_run = None
+            if job:
+                last_success = db.scalar("SELECT max(end_time) FROM cron.job_run_details WHERE jobid = %s "
+                                         "AND status = 'succeeded'", (job['jobid'],))
+                rows = db.query("SELECT status, return_message, start_time, end_time FROM cron.job_run_details "
+                                "WHERE jobid = %s ORDER BY runid DESC LIMIT 1", (job['jobid'],))
+                last_run = rows[0] if rows else None
+            found = ev.pg_cron_evidence(job, last_success, last_run)
+            found['source'] = out['source']
+            return found, job
+        finally:
+            if db is not self.db:
+                db.close()
+
+    def bgw(self, server, sets):
+        dbname = self.p['login_db'] or server['database']
+        log = self.p['postgresql_log']
+        text = read_tail(log) if log else None
+        found = ev.bgw_log_evidence(text, dbname, source=log or None, local_offset=local_offset())
+        # Any maintenance run sets it (pg_partman 5.x): evidence of the worker only while it is loaded.
+        preloaded = 'pg_partman_bgw' in server['preload_libraries']
+        table_runs = [datetime.datetime.fromisoformat(s['maintenance_last_run']) for s in sets
+                      if s.get('maintenance_last_run') and preloaded]
+        newest_table = max(table_runs) if table_runs else None
+        if newest_table is not None and (found['last_success'] is None or newest_table > found['last_success']):
+            found['last_success'] = newest_table
+            found['source'] = 'part_config.maintenance_last_run' + (' and %s' % log if log else '')
+            if found['last_run'] is None or newest_table > found['last_run']:
+                found['last_run'] = newest_table
+                found['last_status'] = 'succeeded'
+        found['details'] = {'pg_partman_bgw_preloaded': 'pg_partman_bgw' in server['preload_libraries'],
+                            'dbname': server['bgw_dbname'], 'interval': server['bgw_interval']}
+        if 'pg_partman_bgw' not in server['preload_libraries'] and found['last_status'] == 'never':
+            found['message'] = 'pg_partman_bgw is not in shared_preload_libraries'
+        return found
+
+    def detect(self, server):
+        """The backend in place: the one named, or the first found."""
+        if self.p['backend'] != 'auto':
+            return self.p['backend']
+        props = self.systemd_props('%s.service' % self.p['job_name'])
+        if props.get('LoadState') == 'loaded':
+            return 'systemd'
+        if os.path.exists(os.path.join('/etc/cron.d', self.p['job_name'])):
+            return 'cron'
+        if 'pg_partman_bgw' in server['preload_libraries']:
+            return 'bgw'
+        found, job = self.pg_cron(server)
+        if job is not None:
+            return 'pg_cron'
+        return 'none'
+
+    def evidence(self, server, sets):
+        backend = self.detect(server)
+        if backend == 'cron':
+            text = read_rotated(self.p['cron_log'])
+            found = ev.script_log_evidence(text, 'cron', self.p['cron_log'])
+            if text is None:
+                found['message'] = 'log %s does not exist or cannot be read' % self.p['cron_log']
+        elif backend == 'systemd':
+            unit = '%s.service' % self.p['job_name']
+            found = ev.systemd_evidence(self.systemd_props(unit), unit)
+        elif backend == 'pg_cron':
+            found, job = self.pg_cron(server)
+        elif backend == 'bgw':
+            found = self.bgw(server, sets)
+        else:
+            found = ev.empty('none', None)
+            found['message'] = 'no maintenance backend'
+        return found
+
+    # ------------------------------------------------------------------ run
+    def run(self):
+        p = self.p
+        self.db = connect(self.module, session_settings={'statement_timeout': '0', 'DateStyle': 'ISO, YMD'},
+                          autocommit=True)
+        try:
+            return self._run()
+        finally:
+            self.db.close()
+
+    def _run(self):
+        p = self.p
+        db = self.db
+        installed = ps.partman_installed(db)
+        if installed is None:
+            raise ps.InfoError("pg_partman is not installed in database %s: apply role soar.partman.partman "
+                               "(or CREATE EXTENSION pg_partman SCHEMA %s) first"
+                               % (db.scalar('SELECT current_database()'), p['partman_schema']))
+        if installed['schema'] != p['partman_schema']:
+            raise ps.InfoError("pg_partman is installed in schema %s, not %s: set partman_schema: %s"
+                               % (installed['schema'], p['partman_schema'], installed['schema']))
+        schema = p['partman_schema']
+        parent = None
+        if p['table']:
+            parent = '%s.%s' % ps.split_parent(p['table'])
+        configs = ps.config_rows(db, schema, parent)
+        if parent and not configs:
+            raise ps.InfoError("%s is not managed by pg_partman (no row in %s.part_config): migrate it first "
+                               "(playbooks/migrate.yml or soar.partman.partman_migrate)" % (parent, schema))
+        sets = []
+        for cfg in configs:
+            override = cfg['parent_table'] == parent
+            sets.append(ps.collect_set(
+                db, schema, cfg, exact_counts=p['exact_counts'],
+                retention=(p['retention'] if override and p['retention'] is not None else None),
+                keep_table=(p['retention_keep_table'] if override and p['retention_keep_table'] is not None
+                            else None)))
+        server = self.server_facts()
+        now = db.scalar('SELECT now()')
+        found = ev.summarise(self.evidence(server, sets), now)
+        problems, notes = ps.health(sets, found, p['max_maintenance_age'], p['allow_no_maintenance'])
+        drops = []
+        for s in sets:
+            if s['retention']['would_drop']:
+                r = s['retention']
+                drops.append({'parent': s['parent'], 'retention': r['retention'], 'partitions': r['holding_data'],
+                              'rows_estimate': r['rows_estimate'], 'bytes': r['bytes'],
+                              'message': ps.retention_message(s)})
+        major = int(str(installed['version']).split('.')[0])
+        return dict(
+            changed=False,
+            partman_version=installed['version'],
+            partman_major=major,
+            partman_schema=schema,
+            partition_sets=sets,
+            partition_set=(sets[0] if parent and sets else {}),
+            maintenance=found,
+            maintenance_call=pm.maintenance_call(schema, installed['version'], p['maintenance_analyze']),
+            server=server,
+            summary=ps.summary_lines(sets, found),
+            healthy=not problems,
+            problems=problems,
+            notes=notes,
+            retention_drops=drops,
+            now=now.isoformat(),
+        )
+
+
+def run(module):
+    try:
+        module.exit_json(**Info(module).run())
+    except ps.InfoError as e:
+        module.fail_json(msg=str(e))

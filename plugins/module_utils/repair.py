@@ -1,0 +1,249 @@
+# -*- coding: utf-8 -*-
+# Copyright: soar.partman contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""partman_repair: move the rows stranded in the default partition into proper children.
+
+pg_partman's own partition_data_time() does the delicate part, the same way in 4.x and 5.x:
+in one transaction it moves the rows of one partition interval out of the default (into a
+temporary table), creates the child (which it could not while those rows sat in the default),
+and inserts the rows into it. We call it once per transaction and commit after each, so a
+stopped repair resumes where it stopped, then run maintenance for the set."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import time
+
+from ansible_collections.soar.partman.plugins.module_utils import partman as pm
+from ansible_collections.soar.partman.plugins.module_utils import partset as ps
+from ansible_collections.soar.partman.plugins.module_utils.connection import connect
+
+try:
+    from psycopg2 import sql
+    import psycopg2
+except ImportError:
+    sql = None
+    psycopg2 = None
+
+BUCKET_UNITS = {'1 hour': 'hour', '01:00:00': 'hour', '1 day': 'day', '1 mon': 'month', '1 year': 'year',
+                '7 days': 'week', '1 week': 'week'}
+MAX_BUCKETS_REPORTED = 200
+
+
+class RepairError(Exception):
+    """Fails the module; the message names the problem and the fix."""
+
+
+def bucket_unit(interval_text):
+    return BUCKET_UNITS.get(' '.join(str(interval_text or '').split()))
+
+
+def ignored_columns(columns):
+    """Generated columns cannot be inserted into: partition_data_time must leave them out
+    (they are computed again from the other columns)."""
+    return [c['name'] for c in columns if c.get('generated')]
+
+
+def identity_always(columns):
+    return [c['name'] for c in columns if c.get('identity') == 'a']
+
+
+class Repair(object):
+
+    def __init__(self, module):
+        self.module = module
+        self.p = module.params
+        self.queries = []
+        self.warnings = []
+        self.db = None
+
+    def settings(self):
+        return {'statement_timeout': '0', 'lock_timeout': '%ds' % self.p['lock_timeout'],
+                'idle_in_transaction_session_timeout': '0', 'DateStyle': 'ISO, YMD'}
+
+    def run(self):
+        self.db = connect(self.module, session_settings=self.settings(), queries=self.queries)
+        try:
+            return self._run()
+        finally:
+            try:
+                self.db.rollback()
+            except Exception:
+                pass
+            self.db.close()
+
+    def columns(self, oid):
+        return self.db.query("""
+            SELECT attname AS name, attgenerated::text <> '' AS generated, attidentity::text AS identity
+            FROM pg_attribute WHERE attrelid = %s AND attnum > 0 AND NOT attisdropped ORDER BY attnum""", (oid,))
+
+    def default_buckets(self, default, control, unit):
+        t = sql.Identifier(default['schema'], default['relname'])
+        c = sql.Identifier(control)
+        if unit:
+            rows = self.db.query(sql.SQL(
+                'SELECT date_trunc(%s, {c})::timestamptz AS start, count(*) AS rows, min({c})::text AS min, '
+                'max({c})::text AS max FROM ONLY {t} GROUP BY 1 ORDER BY 1').format(c=c, t=t), (unit,))
+        else:
+            rows = self.db.query(sql.SQL(
+                'SELECT NULL::timestamptz AS start, count(*) AS rows, min({c})::text AS min, max({c})::text AS max '
+                'FROM ONLY {t} HAVING count(*) > 0').format(c=c, t=t))
+        return [dict(start=ps.iso(r['start']), rows=r['rows'], min=r['min'], max=r['max']) for r in rows]
+
+    def _run(self):
+        p = self.p
+        db = self.db
+        schema = p['partman_schema']
+        installed = ps.partman_installed(db)
+        if installed is None or installed['schema'] != schema:
+            raise RepairError("pg_partman is not installed in schema %s of this database: apply role "
+                              "soar.partman.partman (or set partman_schema)" % schema)
+        tschema, tname = ps.split_parent(p['table'])
+        parent = '%s.%s' % (tschema, tname)
+        configs = ps.config_rows(db, schema, parent)
+        if not configs:
+            raise RepairError("%s is not managed by pg_partman (no row in %s.part_config)" % (parent, schema))
+        config = self.config = configs[0]
+        oid = self.oid = ps.parent_oid(db, tschema, tname)
+        ctype = ps.control_type(db, oid, config['control'])
+        if ctype not in ps.TIME_TYPES or config.get('epoch') not in (None, 'none'):
+            raise RepairError("%s is partitioned on %s (%s): only time-based partition sets are repaired here; "
+                              "use %s.partition_data_id for id-based sets" % (parent, config['control'], ctype, schema))
+        cols = self.columns(oid)
+        always = identity_always(cols)
+        if always:
+            raise RepairError("%s has GENERATED ALWAYS identity column(s) %s: moving rows would need OVERRIDING "
+                              "SYSTEM VALUE, which partition_data_time does not use here. Change them to GENERATED BY "
+                              "DEFAULT (ALTER TABLE ... ALTER COLUMN ... SET GENERATED BY DEFAULT), then run again."
+                              % (parent, ', '.join(always)))
+        kids = ps.children(db, oid, True)
+        default = next((c for c in kids if c['is_default']), None)
+        result = dict(changed=False, table=parent, partman_version=installed['version'],
+                      default_partition=default['name'] if default else None,
+                      default_rows_before=0, default_rows_after=0, rows_moved=0, batches=0,
+                      partitions_created=[], buckets=[], maintenance=False, queries=self.queries,
+                      notices=self.warnings, seconds=0.0)
+        if default is None:
+            self.warnings.append('%s has no default partition: no row can be stranded' % parent)
+            db.rollback()
+            return result
+        before_names = set(c['name'] for c in kids)
+        result['default_rows_before'] = ps.count_rows(db, default['schema'], default['relname'])
+        buckets = self.default_buckets(default, config['control'], bucket_unit(config['partition_interval']))
+        result['buckets'] = buckets[:MAX_BUCKETS_REPORTED]
+        if config.get('retention') and not config.get('retention_keep_table') and buckets:
+            cutoff = ps.retention_cutoff(db, config['retention'])
+            old = db.scalar(sql.SQL('SELECT count(*) FROM ONLY {} WHERE {} < %s').format(
+                sql.Identifier(default['schema'], default['relname']), sql.Identifier(config['control'])), (cutoff,))
+            if old:
+                self.warnings.append("%d row(s) in the default are older than the retention %s: their children will "
+                                     "be dropped by the next maintenance run (retention_keep_table is false)"
+                                     % (old, config['retention']))
+        db.rollback()
+        if result['default_rows_before'] == 0:
+            result['default_rows_after'] = 0
+            if p['run_maintenance'] and not self.module.check_mode:
+                self.maintenance(schema, parent, result)
+            return self.finish(result, oid, before_names)
+        result['changed'] = True
+        if self.module.check_mode:
+            result['default_rows_after'] = result['default_rows_before']
+            return result
+
+        ignored = ignored_columns(cols)
+        query, args = pm.partition_data_time(schema, parent, p['lock_wait'], ignored)
+        t0 = time.time()
+        self.queries.append(db.mogrify(query, args))
+        while p['max_batches'] == 0 or result['batches'] < p['max_batches']:
+            try:
+                moved = db.execute(query, args, record=False)[0][0]
+            except psycopg2.Error as e:
+                db.rollback()
+                raise RepairError("moving rows out of %s failed after %d batch(es), %d row(s) moved (committed, a "
+                                  "re-run continues): %s" % (default['name'], result['batches'], result['rows_moved'],
+                                                             str(e).strip()))
+            if moved == -1:
+                db.rollback()
+                raise RepairError("could not lock the rows of the next batch in %s within %ss (writers hold them); "
+                                  "%d row(s) moved so far are committed: run again, or stop the writers, or raise "
+                                  "lock_wait" % (default['name'], p['lock_wait'], result['rows_moved']))
+            db.commit()
+            if not moved:
+                break
+            result['batches'] += 1
+            result['rows_moved'] += moved
+            self.module.log('partman_repair %s: batch %d moved %d rows' % (parent, result['batches'], moved))
+        result['seconds'] = round(time.time() - t0, 3)
+        db.execute(sql.SQL('ANALYZE {}').format(sql.Identifier(default['schema'], default['relname'])))
+        db.commit()
+        result['default_rows_after'] = ps.count_rows(db, default['schema'], default['relname'])
+        db.rollback()
+        if p['run_maintenance'] and result['default_rows_after'] == 0:
+            self.maintenance(schema, parent, result)
+        elif p['run_maintenance']:
+            self.warnings.append('%d row(s) remain in the default (max_batches reached): maintenance not run; '
+                                 'run again to continue' % result['default_rows_after'])
+        return self.finish(result, oid, before_names)
+
+    def finish(self, result, oid, before_names):
+        after = ps.children(self.db, oid, True)
+        self.db.rollback()
+        result['partitions_created'] = sorted(c['name'] for c in after if c['name'] not in before_names)
+        result['changed'] = bool(result['changed'] or result['partitions_created'])
+        return result
+
+    def fill_ahead(self, schema, parent, oid, config, result):
+        """Create the children missing between now and max(now + premake, the newest child): after a
+        stop, moved rows may have created children days ahead with holes before them, and pg_partman's
+        maintenance only adds children after the newest one. Older holes are left alone (history may
+        have gaps on purpose)."""
+        db = self.db
+        unit = bucket_unit(config['partition_interval'])
+        if unit is None:
+            self.warnings.append('interval %s: children missing ahead of now are left to maintenance'
+                                 % config['partition_interval'])
+            return
+        kids = [c for c in ps.children(db, oid, True) if not c['is_default']]
+        have = set(c['from_ts'] for c in kids if c.get('from_ts') is not None)
+        newest = max(have) if have else None
+        rows = db.execute(
+            "SELECT s::timestamptz FROM generate_series(date_trunc(%s, now()), "
+            "greatest(date_trunc(%s, now()) + %s * %s::interval, %s::timestamptz), %s::interval) AS s",
+            (unit, unit, int(config.get('premake') or 0), config['partition_interval'], newest,
+             config['partition_interval']), record=False)
+        missing = [r[0] for r in rows if r[0] not in have]
+        db.rollback()
+        if not missing:
+            return
+        major = int(str(result['partman_version']).split('.')[0])
+        query, args = pm.create_partition_time(schema, major, parent, missing)
+        try:
+            db.execute(query, args)
+            db.commit()
+        except psycopg2.Error as e:
+            db.rollback()
+            raise RepairError("creating the missing children ahead of now (%s) failed: %s"
+                              % (', '.join(ps.iso(m) for m in missing[:5]), str(e).strip()))
+
+    def maintenance(self, schema, parent, result):
+        self.fill_ahead(schema, parent, self.oid, self.config, result)
+        query, args = pm.run_maintenance(schema, parent, analyze=False)
+        try:
+            self.db.execute(query, args)
+            self.db.commit()
+        except psycopg2.Error as e:
+            self.db.rollback()
+            raise RepairError("the rows are out of the default partition, but maintenance of %s failed: %s"
+                              % (parent, str(e).strip()))
+        result['maintenance'] = True
+
+
+def run(module):
+    try:
+        result = Repair(module).run()
+        for notice in result['notices']:
+            module.warn(notice)
+        module.exit_json(**result)
+    except (RepairError, ps.InfoError) as e:
+        module.fail_json(msg=str(e))

@@ -1,0 +1,320 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: soar.partman contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: partman_info
+short_description: Facts about pg_partman partition sets and their maintenance
+version_added: "0.1.0"
+description:
+  - Reads, for one partition set (O(table)) or every set in C(part_config), its partitions with bounds,
+    rows (estimated from the statistics, or exact with O(exact_counts)) and sizes, the rows in the default
+    partition (always counted exactly), how many partitions exist ahead of now, the partition covering now,
+    the C(part_config) row and what the retention would remove.
+  - Finds the last maintenance run where it can be known, for the backend in place (O(backend)) -
+    C(cron) from the log the maintenance script appends to, C(systemd) from C(systemctl show) of the
+    service (Result, ExecMainStatus, timestamps), C(pg_cron) from C(cron.job_run_details),
+    C(bgw) from C(part_config.maintenance_last_run) (pg_partman 5.x) and the PostgreSQL server log.
+  - Judges the health the verify playbook relies on - no rows in the default partition, at least
+    C(premake) partitions ahead, a partition covering now, and a successful maintenance run no older than
+    O(max_maintenance_age) - and returns RV(problems), each with the fix.
+  - Returns the maintenance call right for the installed pg_partman (RV(maintenance_call)).
+  - Changes nothing, also outside check mode.
+author:
+  - soar.partman maintainers (@soar)
+requirements:
+  - psycopg2 on the managed host (Debian package C(python3-psycopg2))
+  - pg_partman 4.x or 5.x in the database
+options:
+  table:
+    description:
+      - The partitioned table, schema-qualified (C(public.fixes)); empty means every partition set in C(part_config).
+    type: str
+    default: ''
+  partman_schema:
+    description:
+      - Schema pg_partman is installed in.
+    type: str
+    default: partman
+  exact_counts:
+    description:
+      - Count the rows of every partition exactly (a scan of each); otherwise the planner's estimate
+        (C(reltuples)) is returned. The default partition is always counted exactly.
+    type: bool
+    default: false
+  retention:
+    description:
+      - Judge the retention as if it were this (interval text such as C(90 days)) for O(table), instead of the
+        value in C(part_config).
+    type: str
+  retention_keep_table:
+    description:
+      - Judge the retention as if C(retention_keep_table) were this for O(table).
+    type: bool
+  backend:
+    description:
+      - The maintenance backend whose evidence is read; C(auto) finds the one in place (a loaded systemd unit
+        O(job_name), the cron file C(/etc/cron.d/<job_name>), C(pg_partman_bgw) in C(shared_preload_libraries),
+        a pg_cron job O(job_name), in that order).
+    type: str
+    choices: [auto, cron, pg_cron, systemd, bgw, none]
+    default: auto
+  job_name:
+    description:
+      - Name of the pg_cron job, and base name of the systemd service (C(<job_name>.service)).
+    type: str
+    default: soar-partman-maintenance
+  cron_log:
+    description:
+      - Log file the cron backend's maintenance script appends to; its last rotation (C(.1) or C(.1.gz)) is read too.
+    type: path
+    default: /var/log/soar-partman/maintenance.log
+  pg_cron_database:
+    description:
+      - Database holding pg_cron's tables; empty means the server's C(cron.database_name).
+    type: str
+    default: ''
+  postgresql_log:
+    description:
+      - PostgreSQL server log file to search for C(pg_partman_bgw) runs (on Debian the C(logfile) of
+        M(soar.partman.pg_cluster_info)); empty skips it.
+    type: path
+    default: ''
+  max_maintenance_age:
+    description:
+      - Seconds a successful maintenance run may be old before it counts as a problem; C(0) skips the
+        maintenance checks.
+    type: int
+    default: 93600
+  allow_no_maintenance:
+    description:
+      - A set with no recorded maintenance run at all (just migrated) is not a problem; a run that failed still is.
+    type: bool
+    default: false
+  maintenance_analyze:
+    description:
+      - Value of C(p_analyze) in RV(maintenance_call).
+    type: bool
+    default: false
+  login_host:
+    description:
+      - Host running the database; empty means the unix socket.
+    type: str
+    default: ''
+    aliases: [host]
+  login_user:
+    description:
+      - The role to connect as.
+    type: str
+    default: postgres
+    aliases: [login]
+  login_password:
+    description:
+      - The password of O(login_user).
+    type: str
+    default: ''
+  login_port:
+    description:
+      - Database port.
+    type: int
+    default: 5432
+    aliases: [port]
+  login_unix_socket:
+    description:
+      - Directory of the local unix domain socket.
+    type: str
+    default: ''
+    aliases: [unix_socket]
+  login_db:
+    description:
+      - Database holding the partition sets.
+    type: str
+    aliases: [db, database]
+  ssl_mode:
+    description:
+      - libpq sslmode.
+    type: str
+    default: prefer
+    choices: [allow, disable, prefer, require, verify-ca, verify-full]
+  ca_cert:
+    description:
+      - Root certificate(s) file (libpq sslrootcert).
+    type: str
+    aliases: [ssl_rootcert]
+  ssl_cert:
+    description:
+      - Client certificate file (libpq sslcert).
+    type: path
+  ssl_key:
+    description:
+      - Client key file (libpq sslkey).
+    type: path
+  connect_params:
+    description:
+      - Further libpq connection parameters.
+    type: dict
+    default: {}
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+    details: The module never changes anything.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: none
+notes:
+  - Run it on the database host as the cluster owner (C(become_user=postgres)) so the unix socket, the logs and
+    C(systemctl show) are at hand.
+  - The systemd evidence is what systemd remembers of the service's last run; after a reboot it is empty until the
+    timer runs the service again (the journal keeps the history, C(journalctl -u <job_name>)).
+'''
+
+EXAMPLES = r'''
+- name: Read the state of public.fixes and its maintenance
+  become: true
+  become_user: postgres
+  soar.partman.partman_info:
+    login_db: soar
+    table: public.fixes
+    backend: systemd
+  register: info
+
+- name: Fail when rows are stranded in the default partition
+  ansible.builtin.assert:
+    that: info.partition_set.default_rows == 0
+    fail_msg: "{{ info.problems | join('; ') }}"
+
+- name: Health of every partition set, a just-migrated table allowed to have no maintenance run yet
+  become: true
+  become_user: postgres
+  soar.partman.partman_info:
+    login_db: soar
+    allow_no_maintenance: true
+  register: all_sets
+'''
+
+RETURN = r'''
+partman_version:
+  description: The pg_partman version installed in the database.
+  returned: success
+  type: str
+  sample: 5.2.4
+partman_major:
+  description: Its major version.
+  returned: success
+  type: int
+  sample: 5
+partman_schema:
+  description: Schema of pg_partman.
+  returned: success
+  type: str
+  sample: partman
+partition_sets:
+  description:
+    - One entry per partition set read, with C(parent), C(control), C(interval), C(premake), C(config)
+      (the C(part_config) row), C(partitions) (C(name), C(from), C(to), C(is_default), C(rows), C(rows_exact),
+      C(bytes), C(ahead)), C(partition_count), C(default_partition), C(default_rows), C(partitions_ahead),
+      C(current_partition), C(newest_partition_end), C(retention) (what it would remove) and
+      C(maintenance_last_run) (pg_partman 5.x).
+  returned: success
+  type: list
+  elements: dict
+partition_set:
+  description: The entry of RV(partition_sets) for O(table); empty when O(table) is empty.
+  returned: success
+  type: dict
+  sample: {"parent": "public.fixes", "default_rows": 0, "partitions_ahead": 3, "premake": 3,
+           "current_partition": "public.fixes_p20260501"}
+maintenance:
+  description:
+    - Evidence of the last maintenance run - C(backend), C(source), C(last_success), C(last_run) (ISO 8601),
+      C(last_status) (C(succeeded), C(failed), C(running) or C(never)), C(message), C(age_seconds) (since the
+      last success) and C(details).
+  returned: success
+  type: dict
+  sample: {"backend": "pg_cron", "last_status": "succeeded", "last_success": "2026-05-01T03:00:01.2+00:00",
+           "age_seconds": 3600}
+maintenance_call:
+  description: SQL of one maintenance run of every partition set, for the installed pg_partman.
+  returned: success
+  type: str
+  sample: CALL partman.run_maintenance_proc(p_analyze := false)
+server:
+  description: C(version_num), C(database), C(preload_libraries) (running), C(cron_database_name), C(bgw_dbname), C(bgw_interval).
+  returned: success
+  type: dict
+summary:
+  description: One line per partition set and one about maintenance, for people.
+  returned: success
+  type: list
+  elements: str
+  sample: ["public.fixes: 12 partitions, 3 ahead (premake 3), current public.fixes_p20260501, default partition 0 rows",
+           "maintenance by systemd: last success 2026-05-01T03:00:01+00:00, last run 2026-05-01T03:00:01+00:00 (succeeded)"]
+healthy:
+  description: True when RV(problems) is empty.
+  returned: success
+  type: bool
+problems:
+  description: What is wrong, each with the fix.
+  returned: success
+  type: list
+  elements: str
+notes:
+  description: Things accepted but worth knowing (for example no maintenance run yet with O(allow_no_maintenance)).
+  returned: success
+  type: list
+  elements: str
+retention_drops:
+  description:
+    - Partition sets whose retention (with C(retention_keep_table) false) would drop partitions holding rows at the
+      next maintenance run - C(parent), C(retention), C(partitions), C(rows_estimate), C(bytes), C(message).
+  returned: success
+  type: list
+  elements: dict
+now:
+  description: The database server's now(), the reference for ages and partitions ahead.
+  returned: success
+  type: str
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.soar.partman.plugins.module_utils.connection import (
+    connection_argument_spec, HAS_PSYCOPG2, PSYCOPG2_IMPORT_ERROR, missing_required_lib,
+)
+from ansible_collections.soar.partman.plugins.module_utils.info import run, BACKENDS
+
+
+def argument_spec():
+    spec = connection_argument_spec()
+    spec.update(
+        table=dict(type='str', default=''),
+        partman_schema=dict(type='str', default='partman'),
+        exact_counts=dict(type='bool', default=False),
+        retention=dict(type='str'),
+        retention_keep_table=dict(type='bool'),
+        backend=dict(type='str', default='auto', choices=list(BACKENDS)),
+        job_name=dict(type='str', default='soar-partman-maintenance'),
+        cron_log=dict(type='path', default='/var/log/soar-partman/maintenance.log'),
+        pg_cron_database=dict(type='str', default=''),
+        postgresql_log=dict(type='path', default=''),
+        max_maintenance_age=dict(type='int', default=93600),
+        allow_no_maintenance=dict(type='bool', default=False),
+        maintenance_analyze=dict(type='bool', default=False),
+    )
+    return spec
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    if not HAS_PSYCOPG2:
+        module.fail_json(msg=missing_required_lib('psycopg2'), exception=PSYCOPG2_IMPORT_ERROR)
+    run(module)
+
+
+if __name__ == '__main__':
+    main()
