@@ -82,21 +82,52 @@ def _connect(db, autocommit=True):
     return conn
 
 
+def cpu_usec():
+    """CPU time used so far by this host's processes (its cgroup: the bench host), microseconds."""
+    try:
+        with open('/proc/self/cgroup') as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _hid, ctrl, path = line.split(':', 2)
+        if ctrl == '':
+            try:
+                with open('/sys/fs/cgroup%s/cpu.stat' % path) as f:
+                    for stat in f:
+                        if stat.startswith('usage_usec'):
+                            return int(stat.split()[1])
+            except OSError:
+                pass
+        if 'cpuacct' in ctrl.split(','):
+            for base in ('/sys/fs/cgroup/cpuacct', '/sys/fs/cgroup/cpu,cpuacct'):
+                try:
+                    with open('%s%s/cpuacct.usage' % (base, path)) as f:
+                        return int(f.read().strip()) // 1000
+                except (OSError, ValueError):
+                    pass
+    return None
+
+
 class Timer(object):
-    """Named steps of one method, in seconds."""
+    """Named steps of one method: wall seconds, and CPU seconds of the whole bench host."""
 
     def __init__(self):
         self.steps = []
+        self.cpu = []
         self.t0 = time.time()
 
     def step(self, name, fn, *args):
         t = time.time()
+        c = cpu_usec()
         out = fn(*args)
+        c1 = cpu_usec()
         self.steps.append((name, round(time.time() - t, 3)))
+        self.cpu.append((name, round((c1 - c) / 1e6, 2) if c is not None and c1 is not None else None))
         return out
 
     def result(self):
-        return {'steps': self.steps, 'seconds': round(time.time() - self.t0, 3)}
+        return {'steps': self.steps, 'step_cpu_seconds': self.cpu, 'seconds': round(time.time() - self.t0, 3)}
 
 
 def _ex(conn, query, params=None):
@@ -291,6 +322,20 @@ def w_method(args):
     return res
 
 
+def w_autovacuum(args):
+    """autovacuum off (or back to its configured value) for the timed part; see README."""
+    conn = _connect('postgres')
+    if args.value == 'off':
+        _ex(conn, 'ALTER SYSTEM SET autovacuum = off')
+    else:
+        _ex(conn, 'ALTER SYSTEM RESET autovacuum')
+    _ex(conn, 'SELECT pg_reload_conf()')
+    time.sleep(0.5)
+    val = _one(conn, 'SHOW autovacuum')
+    conn.close()
+    return {'autovacuum': val}
+
+
 def w_check(args):
     """The end state of a method: what fixes is, how many rows, partitions and indexes it has."""
     conn = _connect(BENCH_DB)
@@ -342,7 +387,8 @@ def w_queries(args):
 
 def worker(argv):
     p = argparse.ArgumentParser(prog='bench.py worker')
-    p.add_argument('action', choices=['info', 'template', 'fresh', 'method', 'check', 'queries'])
+    p.add_argument('action', choices=['info', 'template', 'fresh', 'method', 'check', 'queries', 'autovacuum'])
+    p.add_argument('--value')
     p.add_argument('--db', default=BENCH_DB)
     p.add_argument('--template')
     p.add_argument('--method')
@@ -469,6 +515,7 @@ def controller(argv):
     p.add_argument('--template-db', required=True)
     p.add_argument('--methods', default='d a b c1 c2')
     p.add_argument('--query-runs', type=int, default=7)
+    p.add_argument('--autovacuum', choices=['on', 'off'], default='off')
     p.add_argument('--output', required=True)
     p.add_argument('--started', type=float, default=time.time())
     args = p.parse_args(argv)
@@ -482,10 +529,27 @@ def controller(argv):
         out['host']['cpu'].get('model name'), out['host']['mem_kib'] / 1048576.0))
     tpl = call_worker(c, 'template', '--db', args.template_db)
     out['table'] = tpl
-    rows = tpl['rows']
     print('   fixes: %d rows over %d days, heap %.0f MiB, %d indexes %.0f MiB' % (
-        rows, tpl['days_with_data'], tpl['heap_bytes'] / 1048576.0, tpl['indexes'], tpl['index_bytes'] / 1048576.0))
+        tpl['rows'], tpl['days_with_data'], tpl['heap_bytes'] / 1048576.0, tpl['indexes'], tpl['index_bytes'] / 1048576.0))
     out['methods'] = {}
+    out['autovacuum_during_methods'] = args.autovacuum
+    if args.autovacuum == 'off':
+        call_worker(c, 'autovacuum', '--value', 'off')
+    try:
+        run_methods(c, args, methods, tpl, out)
+    finally:
+        if args.autovacuum == 'off':
+            call_worker(c, 'autovacuum', '--value', 'reset')
+    summarize(out, tpl['rows'])
+    out['make_bench_seconds_so_far'] = round(time.time() - args.started)
+    with open(args.output, 'w') as f:
+        json.dump(out, f, indent=1, default=str)
+    print('results written to %s' % os.path.relpath(args.output))
+    memory_comparison(os.path.dirname(args.output), args.suite)
+
+
+def run_methods(c, args, methods, tpl, out):
+    rows = tpl['rows']
     for m in methods:
         fresh = call_worker(c, 'fresh', '--template', args.template_db)
         print('== %s (fresh copy of the table in %.0fs)' % (LABELS[m], fresh['seconds']))
@@ -512,17 +576,12 @@ def controller(argv):
             q = call_worker(c, 'queries', '--end', tpl['max_received_at'], '--runs', str(args.query_runs))
             out['queries_after'] = q['queries']
         out['methods'][m] = entry
+        cpu = dict(entry.get('step_cpu_seconds') or [])
         for name, s in entry['steps']:
-            print('   %-40s %8.1f s' % (name, s))
-        print('   %-40s %8.1f s  (load %.1f -> %.1f, bench host CPU %s s)' % (
-            'total (wall)', entry['seconds'], entry['load_before'], entry['load_after'],
-            entry.get('bench_host_cpu_seconds')))
-    summarize(out, rows)
-    out['make_bench_seconds_so_far'] = round(time.time() - args.started)
-    with open(args.output, 'w') as f:
-        json.dump(out, f, indent=1, default=str)
-    print('results written to %s' % os.path.relpath(args.output))
-    memory_comparison(os.path.dirname(args.output), args.suite)
+            print('   %-40s %8.1f s%s' % (name, s, ('   (CPU %.1f s)' % cpu[name]) if cpu.get(name) is not None else ''))
+        print('   %-40s %8.1f s   (CPU %s s; load average %.1f -> %.1f)' % (
+            'total (wall)', entry['seconds'], entry.get('bench_host_cpu_seconds'), entry['load_before'],
+            entry['load_after']))
 
 
 def summarize(out, rows):

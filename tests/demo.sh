@@ -13,5 +13,8 @@ echo "loading a SOAR-like database: $fixes fixes over $days days"
 ansible-playbook -i inventories/demo tests/fixtures/playbooks/soar_database.yml \
   -e "soar_database_fixes=$fixes" -e "soar_database_days=$days"
 
-echo "running playbooks/migrate.yml -i inventories/demo"
+echo "running playbooks/migrate.yml -i inventories/demo (the soar stand-in keeps writing until the window)"
+start=$SECONDS
 ansible-playbook -i inventories/demo playbooks/migrate.yml
+echo "migrate.yml took $((SECONDS - start))s for $fixes fixes (playbooks/finalize.yml and rollback.yml are the next steps;"
+echo "make demo-clean removes the demo host)"

@@ -315,8 +315,8 @@ def summary_lines(sets, maintenance):
     for s in sets:
         line = '%s: %d partitions' % (s['parent'], s['partition_count'])
         if s['time_based']:
-            line += ', %s ahead (premake %s), current %s' % (s['partitions_ahead'], s.get('premake'),
-                                                            s['current_partition'] or 'none')
+            line += ', %s ahead (premake %s), current %s' % (
+                s['partitions_ahead'], s.get('premake'), s['current_partition'] or 'none')
         line += ', default partition %d rows' % (s['default_rows'] or 0)
         out.append(line)
     m = maintenance

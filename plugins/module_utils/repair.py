@@ -216,7 +216,7 @@ class Repair(object):
         db.rollback()
         if not missing:
             return
-        major = int(str(result['partman_version']).split('.')[0])
+        major = int(str(result['partman_version']).split('.', maxsplit=1)[0])
         query, args = pm.create_partition_time(schema, major, parent, missing)
         try:
             db.execute(query, args)

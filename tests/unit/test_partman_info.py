@@ -107,15 +107,22 @@ def test_pg_cron_evidence():
 
 
 # ------------------------------------------------------------------ bgw (PostgreSQL log)
-BGW_LOG = """\
-2026-05-01 03:00:00.100 UTC [101] LOG:  pg_partman dynamic background worker (dbname=soar) dynamic background worker initialized with role postgres on database soar
-2026-05-01 03:00:00.200 UTC [101] LOG:  pg_partman dynamic background worker (dbname=soar): CALL partman.run_maintenance_proc(p_wait => 0, p_analyze => false, p_jobmon => true) called by role postgres on database soar
-2026-05-01 03:00:00.210 UTC [90] LOG:  background worker "pg_partman background worker" (PID 101) exited with exit code 1
-2026-05-01 04:00:00.100 UTC [102] LOG:  pg_partman dynamic background worker (dbname=other) dynamic background worker initialized with role postgres on database other
-2026-05-01 04:00:00.150 UTC [102] ERROR:  something in another database
-2026-05-01 05:00:00.100 UTC [103] LOG:  pg_partman dynamic background worker (dbname=soar) dynamic background worker initialized with role postgres on database soar
-2026-05-01 05:00:00.300 UTC [103] ERROR:  updated partition constraint for default partition "fixes_default" would be violated by some row
-"""
+WORKER = "pg_partman dynamic background worker (dbname=%s)"
+BGW_LOG = "\n".join([
+    "2026-05-01 03:00:00.100 UTC [101] LOG:  " + WORKER % "soar"
+    + " dynamic background worker initialized with role postgres on database soar",
+    "2026-05-01 03:00:00.200 UTC [101] LOG:  " + WORKER % "soar" + ": CALL partman.run_maintenance_proc(p_wait => 0, "
+    "p_analyze => false, p_jobmon => true) called by role postgres on database soar",
+    '2026-05-01 03:00:00.210 UTC [90] LOG:  background worker "pg_partman background worker" (PID 101) exited '
+    'with exit code 1',
+    "2026-05-01 04:00:00.100 UTC [102] LOG:  " + WORKER % "other"
+    + " dynamic background worker initialized with role postgres on database other",
+    "2026-05-01 04:00:00.150 UTC [102] ERROR:  something in another database",
+    "2026-05-01 05:00:00.100 UTC [103] LOG:  " + WORKER % "soar"
+    + " dynamic background worker initialized with role postgres on database soar",
+    '2026-05-01 05:00:00.300 UTC [103] ERROR:  updated partition constraint for default partition "fixes_default" '
+    'would be violated by some row',
+])
 
 
 def test_bgw_log_success_then_failure():
@@ -248,8 +255,8 @@ def test_pg_cron_plan():
     assert pgcron.plan([row(schedule="5 3 * * *")], wanted(), "present") == [("alter", 7)]
     assert pgcron.plan([row(nodename="localhost")], wanted(), "present") == [("node", 7)]
     assert pgcron.plan([row(nodename="localhost")], wanted(nodename=""), "present") == []
-    assert pgcron.plan([row(username="other")], wanted(), "present") == [("unschedule", 7), ("create", None),
-                                                                        ("node", None)]
+    assert pgcron.plan([row(username="other")], wanted(), "present") == [
+        ("unschedule", 7), ("create", None), ("node", None)]
     assert pgcron.plan([row(), row(jobid=8)], wanted(), "absent") == [("unschedule", 7), ("unschedule", 8)]
     assert pgcron.plan([], wanted(), "absent") == []
     assert wanted(database="")["database"] == "postgres"
@@ -260,8 +267,8 @@ def test_repair_helpers():
     assert repair.bucket_unit("1 day") == "day"
     assert repair.bucket_unit("1 mon") == "month"
     assert repair.bucket_unit("2 days") is None
-    cols = [{"name": "id", "generated": False, "identity": ""}, {"name": "location", "generated": True,
-                                                                  "identity": ""},
+    cols = [{"name": "id", "generated": False, "identity": ""},
+            {"name": "location", "generated": True, "identity": ""},
             {"name": "n", "generated": False, "identity": "a"}]
     assert repair.ignored_columns(cols) == ["location"]
     assert repair.identity_always(cols) == ["n"]

@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Usage: kill-during-copy.sh MIN_ROWS [TIMEOUT]
 # partman_migrate runs in the background (an async task). Wait until its copy has committed
 # more than MIN_ROWS rows, kill the module with SIGKILL, wait until its processes and its

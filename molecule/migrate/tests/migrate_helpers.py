@@ -2,6 +2,7 @@
 import base64
 import json
 import re
+import time
 
 import pytest
 
@@ -44,6 +45,17 @@ class Pg:
         """Rows of a query as a list of dicts."""
         out = self.run("SELECT coalesce(json_agg(t), '[]'::json) FROM (%s) AS t" % sql)
         return json.loads(out)
+
+
+def grows(pg, count_sql, timeout=15):
+    """(first, later) counts of count_sql, polling until the count grows or timeout seconds pass."""
+    first = pg.int(count_sql)
+    deadline = time.monotonic() + timeout
+    later = first
+    while later <= first and time.monotonic() < deadline:
+        time.sleep(0.5)
+        later = pg.int(count_sql)
+    return first, later
 
 
 def expected(host):

@@ -1,4 +1,6 @@
 """What the module runs of converge returned: check mode, refusal, kills, resume, second run."""
+import re
+
 from migrate_helpers import BEFORE, expected, partition_name, result
 
 
@@ -82,13 +84,16 @@ def test_killed_twice_in_the_middle_of_the_copy(host, pg):
     assert kills[1]["rows_committed"] > kills[0]["rows_committed"]
 
 
-def test_resumed_migration_result(host):
+def test_resumed_migration_result(host, pg):
     res = result(host, "migrate")
     assert res["changed"] is True
     assert not res.get("failed")
     assert res["pk_changed"] == ["PRIMARY KEY (id) -> (id, received_at)"]
     # resumed after the kills, not started over
     assert res["plan"]["resume_from"] == "partitioned"
+    # rows per partition after the verification: all the original rows, none in the default partition
+    assert sum(res["rows_copied"].values()) == pg.int("SELECT count(*) FROM %s" % BEFORE)
+    assert "public.fixes_default" not in res["rows_copied"]
     # the run that dropped the inbound foreign key was killed before it could say so: the resumed
     # run reports it
     warnings = " ".join(res.get("warnings", []))
@@ -106,3 +111,20 @@ def test_state_says_done(pg):
     rows = pg.json("SELECT step, direction, finished_at IS NOT NULL AS finished, old_table "
                    "FROM partman.partman_migrate_state WHERE table_name = 'public.fixes'")
     assert rows == [{"step": "done", "direction": "forward", "finished": True, "old_table": "public.fixes_old"}]
+
+
+def test_progress_logged_to_the_journal(host, pg):
+    lines = host.check_output("journalctl --no-pager -o cat | grep -F 'partman_migrate public.fixes: '").splitlines()
+    # the last migration: from its prepare step on
+    start = max(i for i, line in enumerate(lines) if ": prepared: public.fixes renamed to fixes_old" in line)
+    run = [line.split(": ", 1)[1] for line in lines[start:]]
+    assert run.count("resuming after step partitioned") == 2  # after each kill
+    total = pg.int("SELECT count(*) FROM public.fixes_old")
+    copy = [re.match(r"^copy: (\d+) of (\d+) rows \(([\d.]+)%\), \d+ rows/s, ETA \S+", line) for line in run]
+    copy = [m for m in copy if m]
+    assert copy, run
+    assert all(int(m.group(2)) == total for m in copy)
+    assert copy[-1].group(1) == str(total) and copy[-1].group(3) == "100.0"
+    assert "verified %d rows in %d partitions (checksum)" % (
+        total, pg.int("SELECT count(*) FROM pg_inherits WHERE inhparent = 'public.fixes'::regclass")) in run
+    assert run[-1] == "step done done"
