@@ -135,7 +135,7 @@ class Finalize(object):
                 self.checks.append(check('age', True, 'finished %s ago (min_age %s)' % (row['age'], self.p['min_age'])))
             else:
                 self.checks.append(check('age', False, 'the migration finished only %s ago; min_age is %s: wait until '
-                                                       '%s, or lower min_age' % (row['age'], self.p['min_age'],
+                                                       '%s, or lower min_age (finalize.yml: migration_finalize_min_age)' % (row['age'], self.p['min_age'],
                                                                                  row['not_before'])))
         else:
             self.checks.append(check('age', False, 'no finish time recorded for the migration of %s' % self.key))
@@ -156,7 +156,7 @@ class Finalize(object):
             raise FinalizeError('not dropping %s: %s' % (self.result['old_table'],
                                                          '; '.join(c['detail'] for c in failed)))
         self.result['changed'] = True
-        self.result['msg'] = ('%s%s dropped: %d rows, all present in %s'
+        self.result['msg'] = ('%s%s dropped: %s rows, all present in %s'
                               % (self.result['old_table'], ' would be' if self.module.check_mode else '',
                                  self.result['old_rows'], self.key))
         if self.module.check_mode:
@@ -201,12 +201,12 @@ class Finalize(object):
             sample = db.execute(sql.SQL('SELECT {} {} LIMIT %s').format(sample_cols, missing_q), (SAMPLE,), record=False)
             shown = '; '.join(', '.join('%s=%s' % (k, v) for k, v in zip(keys, r)) for r in sample)
             self.checks.append(check('rows', False,
-                                     '%d of the %d rows of %s are not in %s (%s), for example %s. Find out where '
+                                     '%s of the %s rows of %s are not in %s (%s), for example %s. Find out where '
                                      'they went (deleted or changed since the migration?) before dropping anything'
                                      % (missing, self.result['old_rows'], self.result['old_table'], self.key, how,
                                         shown)))
         else:
-            self.checks.append(check('rows', True, 'all %d rows of %s are in %s (%s)'
+            self.checks.append(check('rows', True, 'all %s rows of %s are in %s (%s)'
                                      % (self.result['old_rows'], self.result['old_table'], self.key, how)))
 
 
