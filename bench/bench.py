@@ -451,10 +451,99 @@ def install_wrapper(container):
 
 
 def journal_lines(container, since_epoch):
-    """The module's log lines (module.log goes to the host journal) since a time."""
-    r = sh(['docker', 'exec', container, 'journalctl', '-q', '-o', 'cat', '--no-pager',
+    """The module's log lines (module.log goes to the host journal) since a time: [(epoch, text)]."""
+    r = sh(['docker', 'exec', container, 'journalctl', '-q', '-o', 'short-unix', '--no-pager',
             '--since', '@%d' % int(since_epoch)], check=False)
-    return [line for line in r.stdout.splitlines() if 'partman_migrate public.fixes' in line]
+    out = []
+    for line in r.stdout.splitlines():
+        if 'partman_migrate public.fixes: ' not in line:
+            continue
+        try:
+            t = float(line.split(' ', 1)[0])
+        except ValueError:
+            continue
+        out.append((t, line.split('partman_migrate public.fixes: ', 1)[1]))
+    return out
+
+
+class CpuSampler(object):
+    """Samples the bench host's CPU counter (cgroup) every `every` seconds in a thread, so that the
+    CPU time of each step of the module can be read from the step boundaries in its log."""
+
+    def __init__(self, container, every=0.25):
+        import threading
+        self.container = container
+        self.every = every
+        self.samples = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.loop)
+        self.path = None
+
+    def loop(self):
+        while not self.stop.is_set():
+            v = cgroup_cpu_usec(self.container)
+            if v is not None:
+                self.samples.append((time.time(), v))
+            self.stop.wait(self.every)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+
+    def at(self, t):
+        """CPU seconds used up to time t (linear between samples)."""
+        s = self.samples
+        if not s:
+            return None
+        if t <= s[0][0]:
+            return s[0][1] / 1e6
+        for (t0, v0), (t1, v1) in zip(s, s[1:]):
+            if t0 <= t <= t1:
+                return (v0 + (v1 - v0) * (t - t0) / max(t1 - t0, 1e-9)) / 1e6
+        return s[-1][1] / 1e6
+
+
+def module_phases(log, t_start, t_end, sampler):
+    """Wall and CPU seconds of the module's phases, from the times of its log lines."""
+    marks = [('start (ansible, connect, preflight, prepare)', t_start)]
+    for t, msg in log:
+        if msg.startswith('prepared:'):
+            marks.append(('partitions', t))
+        elif msg == 'step partitioned done':
+            marks.append(('copy', t))
+        elif msg == 'step copied done':
+            marks.append(('indexes', t))
+        elif msg == 'step indexed done':
+            marks.append(('foreign keys, triggers', t))
+        elif msg.startswith('ANALYZE in '):
+            try:
+                secs = float(msg.split(' in ', 1)[1].rstrip('s'))
+            except ValueError:
+                continue
+            marks.append(('analyze', t - secs))
+            marks.append(('(end of analyze)', t))
+        elif msg == 'step constrained done':
+            marks.append(('verify, configure, result', t))
+    marks.append(('end', t_end))
+    phases = []
+    for (name, t0), (_n, t1) in zip(marks, marks[1:]):
+        if name.startswith('(end of'):
+            name = 'state update'
+        c0, c1 = sampler.at(t0), sampler.at(t1)
+        phases.append((name, round(t1 - t0, 2), round(c1 - c0, 2) if c0 is not None and c1 is not None else None))
+    merged = []
+    for name, w, c in phases:
+        if merged and merged[-1][0].split(' (')[0] == name.split(' (')[0]:
+            pw, pc = merged[-1][1], merged[-1][2]
+            merged[-1] = (merged[-1][0].split(' (')[0], round(pw + w, 2),
+                          round(pc + c, 2) if pc is not None and c is not None else None)
+        else:
+            merged.append((name, w, c))
+    return merged
 
 
 def run_module(container, jobs):
@@ -465,9 +554,11 @@ def run_module(container, jobs):
     cmd = ['ansible', 'all', '-i', container + ',', '-c', 'community.docker.docker', '-b', '--become-user', 'postgres',
            '-e', 'ansible_python_interpreter=' + WRAPPER, '-m', 'soar.partman.partman_migrate',
            '-a', json.dumps(params)]
-    t0 = time.time()
-    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, env=env)
-    wall = time.time() - t0
+    with CpuSampler(container) as sampler:
+        t0 = time.time()
+        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, env=env)
+        t1 = time.time()
+    wall = t1 - t0
     try:
         doc = json.loads(r.stdout)
         res = doc['plays'][0]['tasks'][0]['hosts'][container]
@@ -478,8 +569,9 @@ def run_module(container, jobs):
         sys.stderr.write(json.dumps(res, indent=1)[-6000:] + '\n')
         raise SystemExit('the module failed')
     rss = sh(['docker', 'exec', container, 'cat', MAXRSS_FILE], check=False).stdout.split()
-    lines = journal_lines(container, t0 - 1)
-    return {'seconds': round(wall, 3), 'module_seconds': res.get('seconds'),
+    lines = [x for x in journal_lines(container, t0 - 1) if t0 - 0.5 <= x[0] <= t1 + 0.5]
+    phases = module_phases(lines, t0, t1, sampler)
+    return {'seconds': round(wall, 3), 'module_seconds': res.get('seconds'), 'phases': phases,
             'peak_rss_kib': int(rss[0]) if rss else None, 'interpreter_seconds': float(rss[1]) if rss else None,
             'partitions': len(res.get('partitions') or []), 'warnings': res.get('warnings'),
             'pk_changed': res.get('pk_changed'), 'log': lines,
@@ -488,8 +580,8 @@ def run_module(container, jobs):
 
 
 def analyze_seconds(log):
-    for line in log:
-        if ': ANALYZE in ' in line:
+    for _t, line in log:
+        if line.startswith('ANALYZE in '):
             try:
                 return float(line.rsplit(' in ', 1)[1].rstrip('s'))
             except ValueError:
@@ -576,10 +668,15 @@ def run_methods(c, args, methods, tpl, out):
             q = call_worker(c, 'queries', '--end', tpl['max_received_at'], '--runs', str(args.query_runs))
             out['queries_after'] = q['queries']
         out['methods'][m] = entry
-        cpu = dict(entry.get('step_cpu_seconds') or [])
-        for name, s in entry['steps']:
-            print('   %-40s %8.1f s%s' % (name, s, ('   (CPU %.1f s)' % cpu[name]) if cpu.get(name) is not None else ''))
-        print('   %-40s %8.1f s   (CPU %s s; load average %.1f -> %.1f)' % (
+        if entry.get('phases'):
+            steps = [(n, w) for n, w, _c in entry['phases']]
+            cpu = dict((n, c) for n, _w, c in entry['phases'])
+        else:
+            steps = entry['steps']
+            cpu = dict(entry.get('step_cpu_seconds') or [])
+        for name, s in steps:
+            print('   %-44s %8.1f s%s' % (name, s, ('   (CPU %.1f s)' % cpu[name]) if cpu.get(name) is not None else ''))
+        print('   %-44s %8.1f s   (CPU %s s; load average %.1f -> %.1f)' % (
             'total (wall)', entry['seconds'], entry.get('bench_host_cpu_seconds'), entry['load_before'],
             entry['load_after']))
 

@@ -439,3 +439,23 @@ def test_confirmed_retention_and_none_leave_nothing_behind(hosts):
         assert_only(host, "none")
         assert psql(host, "SELECT retention || ' ' || retention_keep_table FROM partman.part_config "
                           "WHERE parent_table = 'public.fixes'") == "1 day false"
+
+
+def test_check_mode_and_the_retention_in_part_config(hosts):
+    """The retention now in part_config (1 day, tables dropped) is refused on the next run without the
+    confirmation too. Confirmed, a check-mode run of the inventory's backends reports what it would do
+    and changes nothing."""
+    maintenance = os.path.join(ROOT, "playbooks", "maintenance.yml")
+    proc = play(maintenance, {"partman_maintenance_backend": "cron"}, check=False)
+    assert proc.returncode != 0
+    out = flat(proc)
+    for name in hosts:
+        assert "%s: nothing was changed. public.fixes: retention 1 day" % name in out, out[-3000:]
+    env = dict(os.environ, ANSIBLE_PIPELINING="True")
+    proc = subprocess.run(["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], maintenance, "--check",
+                           "-e", json.dumps({"partman_maintenance_retention_confirm_drop": True})],
+                          capture_output=True, text=True, timeout=600, env=env, check=False)
+    assert proc.returncode == 0, flat(proc)[-3000:]
+    assert len(re.findall(r"maintenance-\w+\s*: ok=\d+\s+changed=[1-9]", proc.stdout)) == 2, proc.stdout[-2000:]
+    for host in hosts.values():
+        assert_only(host, "none")
