@@ -360,27 +360,41 @@ def w_check(args):
 
 
 QUERY = """SELECT count(DISTINCT device_id) FROM public.fixes
-WHERE location_geom && ST_MakeEnvelope(%s, %s, %s, %s, 4326) AND received_at >= %s::timestamptz"""
+WHERE location_geom && ST_MakeEnvelope(%s, %s, %s, %s, 4326) AND received_at >= {since}"""
+# the time as a constant (what a client binding a computed time sends): pruned when planning;
+# as an expression like now() - interval '1 hour' (stable, not immutable): pruned when executing
+SINCE_FORMS = [('constant', '%s::timestamptz'), ('expression', "%s::timestamptz - %s::interval")]
 
 
 def w_queries(args):
-    """The map query (devices seen inside a box since a time) for each window: median of runs, warm."""
+    """The map query (devices seen inside a box since a time) for each window and each form of the
+    time: median of runs, warm cache; client wall time, and planning / execution time from EXPLAIN
+    ANALYZE (TIMING OFF) runs."""
     conn = _connect(BENCH_DB)
     out = []
-    for label, secs in WINDOWS:
-        since = _one(conn, "SELECT (%s::timestamptz - make_interval(secs => %s))::text", (args.end, secs))
-        params = BOX + (since,)
-        plan = '\n'.join(r[0] for r in _ex(conn, 'EXPLAIN (COSTS OFF) ' + QUERY, params))
-        for _i in range(2):  # warm up: cache, hint bits
-            _ex(conn, QUERY, params)
-        times = []
-        result = None
-        for _i in range(args.runs):
-            t = time.perf_counter()
-            result = _one(conn, QUERY, params)
-            times.append((time.perf_counter() - t) * 1000.0)
-        out.append({'window': label, 'since': since, 'devices': result, 'ms_median': round(statistics.median(times), 2),
-                    'ms_all': [round(x, 2) for x in times], 'plan': plan})
+    for form, since_sql in SINCE_FORMS:
+        for label, secs in WINDOWS:
+            since = _one(conn, "SELECT (%s::timestamptz - make_interval(secs => %s))::text", (args.end, secs))
+            q = QUERY.format(since=since_sql)
+            params = BOX + ((since,) if form == 'constant' else (args.end, label))
+            plan = '\n'.join(r[0] for r in _ex(conn, 'EXPLAIN (COSTS OFF) ' + q, params))
+            for _i in range(2):  # warm up: cache, hint bits
+                _ex(conn, q, params)
+            times, planning, execution = [], [], []
+            result = None
+            for _i in range(args.runs):
+                t = time.perf_counter()
+                result = _one(conn, q, params)
+                times.append((time.perf_counter() - t) * 1000.0)
+                j = _one(conn, 'EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) ' + q, params)
+                j = j[0] if isinstance(j, list) else json.loads(j)[0]
+                planning.append(j.get('Planning Time'))
+                execution.append(j.get('Execution Time'))
+            out.append({'form': form, 'window': label, 'since': since, 'devices': result,
+                        'ms_median': round(statistics.median(times), 3),
+                        'planning_ms_median': round(statistics.median(planning), 3),
+                        'execution_ms_median': round(statistics.median(execution), 3),
+                        'ms_all': [round(x, 2) for x in times], 'plan': plan})
     conn.close()
     return {'queries': out}
 
@@ -510,6 +524,7 @@ class CpuSampler(object):
 def module_phases(log, t_start, t_end, sampler):
     """Wall and CPU seconds of the module's phases, from the times of its log lines."""
     marks = [('start (ansible, connect, preflight, prepare)', t_start)]
+    indexed = False
     for t, msg in log:
         if msg.startswith('prepared:'):
             marks.append(('partitions', t))
@@ -518,7 +533,11 @@ def module_phases(log, t_start, t_end, sampler):
         elif msg == 'step copied done':
             marks.append(('indexes', t))
         elif msg == 'step indexed done':
+            indexed = True
             marks.append(('foreign keys, triggers', t))
+        elif msg.startswith('ANALYZE in ') and not indexed:
+            # ANALYZE ran beside the index builds (jobs > 1)
+            marks = [(n + ' + analyze' if n == 'indexes' else n, mt) for n, mt in marks]
         elif msg.startswith('ANALYZE in '):
             try:
                 secs = float(msg.split(' in ', 1)[1].rstrip('s'))
@@ -716,16 +735,22 @@ def summarize(out, rows):
     qb, qa = out.get('queries_before'), out.get('queries_after')
     if qb and qa:
         print()
-        print('map query: distinct devices inside a box since a time (median of runs, warm)')
-        print('%-8s %12s %12s %9s %9s' % ('window', 'plain ms', 'partit. ms', 'speed-up', 'devices'))
+        print('map query: distinct devices inside a box since a time; median of %d runs, warm cache, ms' % len(qb[0]['ms_all']))
+        print('(client wall; in brackets planning + execution from EXPLAIN ANALYZE)')
+        print('%-10s %-8s %22s %22s %9s %8s' % ('time as', 'window', 'plain table', 'partitioned', 'speed-up', 'devices'))
         qs = []
         for b, af in zip(qb, qa):
             sp = b['ms_median'] / af['ms_median'] if af['ms_median'] else None
             same = b['devices'] == af['devices']
-            qs.append({'window': b['window'], 'before_ms': b['ms_median'], 'after_ms': af['ms_median'],
+            qs.append({'form': b['form'], 'window': b['window'], 'before_ms': b['ms_median'], 'after_ms': af['ms_median'],
+                       'before_planning_ms': b['planning_ms_median'], 'after_planning_ms': af['planning_ms_median'],
+                       'before_execution_ms': b['execution_ms_median'],
+                       'after_execution_ms': af['execution_ms_median'],
                        'speedup': round(sp, 2) if sp else None, 'same_result': same})
-            print('%-8s %12.2f %12.2f %8.1fx %9s%s' % (b['window'], b['ms_median'], af['ms_median'], sp or 0,
-                                                     af['devices'], '' if same else ' (DIFFERENT RESULT)'))
+            print('%-10s %-8s %8.2f (%5.2f+%6.2f) %8.2f (%5.2f+%6.2f) %8.1fx %8s%s' % (
+                b['form'], b['window'], b['ms_median'], b['planning_ms_median'], b['execution_ms_median'],
+                af['ms_median'], af['planning_ms_median'], af['execution_ms_median'], sp or 0, af['devices'],
+                '' if same else ' (DIFFERENT RESULT)'))
         out['queries'] = qs
 
 

@@ -134,9 +134,9 @@ class Finalize(object):
             if row['old_enough']:
                 self.checks.append(check('age', True, 'finished %s ago (min_age %s)' % (row['age'], self.p['min_age'])))
             else:
-                self.checks.append(check('age', False, 'the migration finished only %s ago; min_age is %s: wait until '
-                                                       '%s, or lower min_age (finalize.yml: migration_finalize_min_age)' % (row['age'], self.p['min_age'],
-                                                                                 row['not_before'])))
+                self.checks.append(check('age', False, (
+                    'the migration finished only %s ago; min_age is %s: wait until %s, or lower min_age '
+                    '(finalize.yml: migration_finalize_min_age)') % (row['age'], self.p['min_age'], row['not_before'])))
         else:
             self.checks.append(check('age', False, 'no finish time recorded for the migration of %s' % self.key))
         # 4. every row of the old table is in the partitioned table (while nothing can write to the old one)

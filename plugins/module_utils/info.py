@@ -192,7 +192,6 @@ class Info(object):
 
     # ------------------------------------------------------------------ run
     def run(self):
-        p = self.p
         self.db = connect(self.module, session_settings={'statement_timeout': '0', 'DateStyle': 'ISO, YMD'},
                           autocommit=True)
         try:

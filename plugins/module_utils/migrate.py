@@ -44,6 +44,18 @@ def _parse_dt(text):
     return datetime.datetime.fromisoformat(text)
 
 
+class _LockedProgress(object):
+    """A Progress shared by threads: add() under a lock."""
+
+    def __init__(self, progress):
+        self.progress = progress
+        self.lock = threading.Lock()
+
+    def add(self, rows, where='', force=False):
+        with self.lock:
+            return self.progress.add(rows, where=where, force=force)
+
+
 class Migration(object):
 
     def __init__(self, module):
@@ -609,40 +621,92 @@ SELECT bucket::timestamptz, NULL::bigint FROM b WHERE bucket IS NOT NULL""").for
         if state['copy_method'] == 'ctid':
             self.copy_ctid(state, snap, cols, over, progress)
         else:
-            n_data = max(len(snap['buckets']), 1)
-            for p in parts:
-                if p['done']:
-                    continue
-                # a child must hold exactly what the state says was committed into it
-                have = db.scalar(sql.SQL('SELECT count(*) FROM ONLY {}').format(_ident(p['partition'])))
-                if have != p['rows']:
-                    if p['rows'] == 0 or have < p['rows']:
-                        db.execute(sql.SQL('TRUNCATE {}').format(_ident(p['partition'])))
-                        st.partition_reset(db, self.state_schema, self.key, p['partition'])
-                        db.commit()
-                        progress.done -= p['rows']
-                        p = dict(p, rows=0, done_upto=None)
-                    else:
-                        raise MigrationError(
-                            "%s holds %d rows but the migration committed %d into it: something else writes into "
-                            "the new table. Stop the application, then run again." % (p['partition'], have, p['rows']))
-                db.rollback()
-                est = None
-                lo_key = db.scalar(sql.SQL('SELECT %s::{}::timestamptz').format(sql.SQL(snap['control_type'])),
-                                   (p['lo'],))
-                db.rollback()
-                if lo_key is not None and lo_key.isoformat() in counts:
-                    est = counts[lo_key.isoformat()]
-                elif lo_key is not None and lo_key.isoformat() not in snap['buckets']:
-                    est = 0
-                else:
-                    est = float(total_est) / n_data
-                cp.copy_range_partition(db, self.state_schema, self.key, self.t_old, p, self.control,
-                                        snap['control_type'], cols, over, self.p['batch_size'], est or 1,
-                                        self.interval.approx_seconds, progress)
+            todo = [p for p in parts if not p['done']]
+            if self.p['jobs'] > 1 and len(todo) > 1:
+                # each child on its own connection, `jobs` at a time; every slice still commits together
+                # with that child's progress row, so resuming works as with one connection
+                shared = _LockedProgress(progress)
+                self.in_parallel(todo, lambda conn, p: self.copy_partition(
+                    conn, p, snap, cols, over, counts, total_est, shared), 'copying partitions')
+            else:
+                for p in todo:
+                    self.copy_partition(db, p, snap, cols, over, counts, total_est, progress)
         progress.add(0, force=True)
         st.update(db, self.state_schema, self.key, rows_copied=progress.done, progress=progress.snapshot())
         db.commit()
+
+    def copy_partition(self, db, p, snap, cols, over, counts, total_est, progress):
+        """Copy one child (range method) on connection db."""
+        # a child must hold exactly what the state says was committed into it
+        have = db.scalar(sql.SQL('SELECT count(*) FROM ONLY {}').format(_ident(p['partition'])))
+        if have != p['rows']:
+            if p['rows'] == 0 or have < p['rows']:
+                db.execute(sql.SQL('TRUNCATE {}').format(_ident(p['partition'])))
+                st.partition_reset(db, self.state_schema, self.key, p['partition'])
+                db.commit()
+                progress.add(-p['rows'])
+                p = dict(p, rows=0, done_upto=None)
+            else:
+                raise MigrationError(
+                    "%s holds %d rows but the migration committed %d into it: something else writes into "
+                    "the new table. Stop the application, then run again." % (p['partition'], have, p['rows']))
+        db.rollback()
+        est = None
+        lo_key = db.scalar(sql.SQL('SELECT %s::{}::timestamptz').format(sql.SQL(snap['control_type'])),
+                           (p['lo'],))
+        db.rollback()
+        if lo_key is not None and lo_key.isoformat() in counts:
+            est = counts[lo_key.isoformat()]
+        elif lo_key is not None and lo_key.isoformat() not in snap['buckets']:
+            est = 0
+        else:
+            est = float(total_est) / max(len(snap['buckets']), 1)
+        cp.copy_range_partition(db, self.state_schema, self.key, self.t_old, p, self.control,
+                                snap['control_type'], cols, over, self.p['batch_size'], est or 1,
+                                self.interval.approx_seconds, progress)
+
+    def in_parallel(self, items, fn, what, settings=None):
+        """fn(connection, item) for every item on min(jobs, len(items)) connections of their own (threads).
+        Stops handing out items after the first failure and re-raises it once all threads have ended."""
+        lock = threading.Lock()
+        it = iter(items)
+        errors = []
+
+        def worker():
+            conn = None
+            try:
+                conn = self.db.clone()
+                for name, value in (settings or {}).items():
+                    conn.execute('SELECT set_config(%s, %s, false)', (name, value), record=False)
+                conn.commit()
+                while not errors:
+                    with lock:
+                        try:
+                            item = next(it)
+                        except StopIteration:
+                            return
+                    fn(conn, item)
+            except Exception as e:  # re-raised in the main thread
+                with lock:
+                    errors.append(e)
+            finally:
+                if conn is not None:
+                    try:
+                        conn.rollback()
+                    except Exception:
+                        pass
+                    conn.close()
+
+        threads = [threading.Thread(target=worker) for _i in range(max(1, min(self.p['jobs'], len(items))))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            if len(errors) > 1:
+                self.log('%s: %d connections failed; first error re-raised: %s'
+                         % (what, len(errors), '; '.join(str(e).strip() for e in errors)))
+            raise errors[0]
 
     def copy_ctid(self, state, snap, cols, over, progress):
         db = self.db
@@ -693,7 +757,10 @@ SELECT bucket::timestamptz, NULL::bigint FROM b WHERE bucket IS NOT NULL""").for
         snap = state['snapshot']
         stmts = self.index_statements(snap)
         if self.p['jobs'] > 1:
-            self.build_child_indexes(snap, stmts)
+            # ANALYZE alongside the builds, unless an index has expressions (their statistics are
+            # gathered only once the index exists): then it stays after the indexes, in step constrained
+            self.build_child_indexes(snap, stmts,
+                                     analyze=not any(i.get('has_expressions') for i in snap['indexes']))
         for name, stmt, objname, kind, src in stmts:
             if kind == 'constraint':
                 have = db.scalar('SELECT 1 FROM pg_constraint WHERE conrelid = %s AND conname = %s',
@@ -715,14 +782,20 @@ SELECT bucket::timestamptz, NULL::bigint FROM b WHERE bucket IS NOT NULL""").for
             db.commit()
             self.log('built %s in %.1fs' % (objname, time.time() - t0))
 
-    def build_child_indexes(self, snap, stmts):
+    def build_child_indexes(self, snap, stmts, analyze=False):
         """jobs > 1: build each index on each child on `jobs` connections;
-        the parent-level statement then attaches them instead of building."""
+        the parent-level statement then attaches them instead of building.
+        The connections are the parallelism: each builds without PostgreSQL's
+        parallel maintenance workers, which cost more than they give on
+        partitions. With analyze, the first connection free runs ANALYZE of
+        the table meanwhile (it needs the rows, not the indexes); children are
+        taken in the reverse of the order ANALYZE visits them (creation order),
+        so that the two want the same child at most about once."""
         parts = catalog.partitions(self.db, self.parent_oid())
         self.db.rollback()
-        tasks = []
-        for name, stmt, objname, kind, src in stmts:
-            for p in parts:
+        tasks = [('ANALYZE', None)] if analyze else []
+        for p in sorted(parts, key=lambda r: -r['oid']):
+            for name, stmt, objname, kind, src in stmts:
                 child = sql.Identifier(p['schema'], p['relname'])
                 cname = pl.unique_name(p['relname'] + '_' + objname, '')
                 if kind == 'constraint':
@@ -756,6 +829,8 @@ SELECT bucket::timestamptz, NULL::bigint FROM b WHERE bucket IS NOT NULL""").for
         def worker():
             conn = self.db.clone()
             try:
+                conn.execute("SELECT set_config('max_parallel_maintenance_workers', '0', false)", record=False)
+                conn.commit()
                 while True:
                     with lock:
                         try:
@@ -765,6 +840,9 @@ SELECT bucket::timestamptz, NULL::bigint FROM b WHERE bucket IS NOT NULL""").for
                     if errors:
                         return
                     try:
+                        if q == 'ANALYZE':
+                            self.analyze_parent(conn, beside_builds=True)
+                            continue
                         if check and conn.scalar(*check):
                             conn.rollback()
                             continue
@@ -831,12 +909,26 @@ SELECT bucket::timestamptz, NULL::bigint FROM b WHERE bucket IS NOT NULL""").for
                 ref, sql.Identifier(fk['name'])))
             db.commit()
         db.rollback()
+        if not getattr(self, 'analyzed', False):  # done during the index builds of this run (jobs > 1)
+            self.analyze_parent(db)
+
+    def analyze_parent(self, db, beside_builds=False):
+        """ANALYZE the partitioned table (and so every partition) on connection db. Beside our own
+        index builds it waits for locks without lock_timeout: it queues behind one build at a time,
+        which may take longer than lock_timeout on a big partition."""
+        db.rollback()
         t0 = time.time()
         db.set_autocommit(True)
         try:
+            if beside_builds:
+                db.execute("SELECT set_config('lock_timeout', '0', false)", record=False)
             db.execute(sql.SQL('ANALYZE {}').format(self.t_parent))
         finally:
+            if beside_builds:
+                db.execute('SELECT set_config(%s, %s, false)',
+                           ('lock_timeout', '%ds' % int(self.p['lock_timeout'])), record=False)
             db.set_autocommit(False)
+        self.analyzed = True
         self.log('ANALYZE in %.1fs' % (time.time() - t0))
 
     # ----------------------------------------------------------------- verify

@@ -15,6 +15,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import re
+
 try:
     from psycopg2 import sql
 except ImportError:
@@ -125,7 +127,6 @@ def config_delete(schema, parent):
 
 def _quote_ident(name):
     """Identifier as SQL text (psql, pg_cron commands), quoted only when needed."""
-    import re
     if re.match(r'^[a-z_][a-z0-9_]*$', name):
         return name
     return '"%s"' % name.replace('"', '""')

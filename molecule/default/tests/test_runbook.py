@@ -40,7 +40,7 @@ def playbook(name, *extra):
     cmd = ["ansible-playbook", "-i", os.path.dirname(INVENTORY), os.path.join(PROJECT, "playbooks", name)]
     for e in extra:
         cmd += ["-e", e]
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900)
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900, check=False)
     return proc.returncode, proc.stdout
 
 

@@ -1,7 +1,8 @@
 """The runbook when things go wrong: the verifier runs the playbooks itself and looks at the host.
 
 The tests run in file order and build on each other (one host, one database):
-preflight refusal -> migration killed mid-copy -> migration again -> finalize refusals -> rollback.
+preflight refusal -> migration killed mid-copy (reverted) -> killed again, state kept
+(migration_revert_on_failure: false) -> resumed -> finalize refusals -> rollback.
 """
 import os
 import subprocess
@@ -19,7 +20,7 @@ MIGRATION_APP = "soar.partman-migrate"
 def sh(command, check=True):
     """A shell command on the test host (docker exec; fast enough to poll)."""
     proc = subprocess.run(["docker", "exec", HOST, "bash", "-c", command],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120)
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120, check=False)
     if check:
         assert proc.returncode == 0, "%s: %s" % (command, proc.stderr)
     return proc
@@ -39,7 +40,7 @@ def playbook(name, *extra):
     cmd = ["ansible-playbook", "-i", os.path.dirname(INVENTORY), os.path.join(PROJECT, "playbooks", name)]
     for e in extra:
         cmd += ["-e", e]
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900)
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900, check=False)
     return proc.returncode, proc.stdout
 
 
@@ -95,9 +96,10 @@ def test_preflight_refusal_stops_nothing(fixture_rows):
     assert relkind() == "r"
 
 
-def test_killed_migration_fails_and_the_service_runs_on_the_plain_table(fixture_rows):
-    # As soon as rows are being copied, terminate the migration's sessions (as a failover or an OOM
-    # kill would). The watcher runs inside the container, as postgres: one process, cheap to poll.
+def migrate_killed_mid_copy(*extra):
+    """migrate.yml while a watcher terminates the migration's sessions as soon as rows are being
+    copied (as a failover or an OOM kill would). The watcher runs inside the container, as
+    postgres: one process, cheap to poll. Returns (rc, output)."""
     watcher = r"""
     q() { psql -XAtq -d soar -c "$1" 2>/dev/null; }
     while [ ! -e /tmp/stop-killer ]; do
@@ -116,19 +118,24 @@ def test_killed_migration_fails_and_the_service_runs_on_the_plain_table(fixture_
     killer = subprocess.Popen(["docker", "exec", "-u", "postgres", HOST, "bash", "-c", watcher],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        rc, out = playbook("migrate.yml")
+        rc, out = playbook("migrate.yml", *extra)
     finally:
         sh("touch /tmp/stop-killer")
         watched = killer.communicate(timeout=60)[0]
     killed = dict((k, int(v or 0)) for k, v in (w.split("=") for w in watched.split() if "=" in w))
     assert killed.get("sessions", 0) > 0, "the migration was not caught copying: %s\n%s" % (killed, out)
     assert killed["rows"] < killed["total"], killed  # really in the middle of the copy
-    # The play fails, and says what happened and what to do.
-    assert rc != 0, out
-    assert "THE MAINTENANCE WINDOW FAILED" in out, out
     # libpq words it either way, depending on when the termination reaches the client.
     assert "terminating connection due to administrator command" in out \
         or "server closed the connection unexpectedly" in out, out
+    return rc, out
+
+
+def test_killed_migration_fails_and_the_service_runs_on_the_plain_table(fixture_rows):
+    rc, out = migrate_killed_mid_copy()
+    # The play fails, and says what happened and what to do.
+    assert rc != 0, out
+    assert "THE MAINTENANCE WINDOW FAILED" in out, out
     assert "the migration was reverted: public.fixes is the plain table again" in out, out
     assert "runbook-failure: started again (soar.target)" in out, out
     assert "What to do:" in out and "run the same ansible-playbook command again" in out, out
@@ -145,14 +152,28 @@ def test_killed_migration_fails_and_the_service_runs_on_the_plain_table(fixture_
     assert_no_row_lost()
 
 
-def test_migration_after_the_failure_succeeds(fixture_rows):
+def test_killed_migration_kept_for_resuming_leaves_the_service_stopped(fixture_rows):
+    rc, out = migrate_killed_mid_copy("migration_revert_on_failure=false")
+    assert rc != 0, out
+    assert "THE MAINTENANCE WINDOW FAILED" in out, out
+    assert "the migration state is kept (step partitioned)" in out, out
+    assert "runbook-failure: left STOPPED" in out, out
+    assert relkind() == "p"
+    assert relkind("public.fixes_old") == "r"
+    assert sh("systemctl is-active soar-run.service", check=False).stdout.strip() != "active"
+
+
+def test_migration_resumes_and_succeeds(fixture_rows):
     rc, out = playbook("migrate.yml")
     assert rc == 0, out
+    assert "a migration stopped after step partitioned; it resumes with copied" in out, out
     assert "public.fixes: done" in out, out   # the last progress line
     assert "default partition public.fixes_default: 0 rows" in out, out
     assert "(1 of " in out, out                # the day's query scans one partition
     assert relkind() == "p"
     assert relkind("public.fixes_old") == "r"
+    newest = sh("cat /var/tmp/fixture-newest").stdout.strip()
+    assert int(psql("SELECT count(*) FROM fixes WHERE received_at <= '%s'" % newest)) == fixture_rows
     assert_writer_inserts()
     assert psql("SELECT count(*) FROM ONLY fixes_default") == "0"
     assert_no_row_lost()
