@@ -6,7 +6,7 @@
 #   BENCH_DAYS   days they span, one partition each (default 35)
 #   BENCH_SUITE  bookworm (PostgreSQL 15, pg_partman 4.7) or trixie (PostgreSQL 17, pg_partman 5)
 #   BENCH_METHODS  which methods, in order (default "d a b c1 c2"; c1/c2 = the module with jobs 1/2)
-#   BENCH_QUERY_RUNS  runs per query, the median is reported (default 7)
+#   BENCH_QUERY_RUNS  runs per query, the median is reported (default 11)
 #   BENCH_CLEAN=1  remove the bench container at the end (default: keep it; the loaded template
 #                  database is reused by the next run with the same BENCH_ROWS and BENCH_DAYS)
 #
@@ -19,7 +19,7 @@ suite=${BENCH_SUITE:-bookworm}
 rows=${BENCH_ROWS:-2000000}
 days=${BENCH_DAYS:-35}
 methods=${BENCH_METHODS:-d a b c1 c2}
-query_runs=${BENCH_QUERY_RUNS:-7}
+query_runs=${BENCH_QUERY_RUNS:-11}
 name=soar-partman-bench
 image=soar-partman/$suite:latest
 template_db=soar_n${rows}_d${days}
