@@ -35,6 +35,7 @@ from __future__ import absolute_import, division, print_function
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -628,12 +629,13 @@ def controller(argv):
     p.add_argument('--methods', default='d a b c1 c2')
     p.add_argument('--query-runs', type=int, default=7)
     p.add_argument('--autovacuum', choices=['on', 'off'], default='off')
+    p.add_argument('--repeat', type=int, default=1)
     p.add_argument('--output', required=True)
     p.add_argument('--started', type=float, default=time.time())
     args = p.parse_args(argv)
     c = args.container
     methods = args.methods.split()
-    out = {'suite': args.suite, 'rows_requested': args.rows, 'days': args.days,
+    out = {'suite': args.suite, 'rows_requested': args.rows, 'days': args.days, 'repeat': args.repeat,
            'started': time.strftime('%Y-%m-%dT%H:%M:%S%z')}
     out['host'] = call_worker(c, 'info', '--db', args.template_db)
     print('== %s: PostgreSQL %s, PostGIS %s, pg_partman %s; %d CPU (%s), %.1f GiB' % (
@@ -660,34 +662,46 @@ def controller(argv):
     memory_comparison(os.path.dirname(args.output), args.suite)
 
 
-def run_methods(c, args, methods, tpl, out):
+def run_once(c, args, m, tpl, out, first):
+    """One run of method m on a fresh copy of the template; the map queries around the first c1."""
     rows = tpl['rows']
+    fresh = call_worker(c, 'fresh', '--template', args.template_db)
+    entry = {'label': LABELS[m], 'load_before': loadavg(), 'fresh_copy_seconds': fresh['seconds']}
+    if m == 'c1' and first:
+        out['queries_before'] = call_worker(c, 'queries', '--end', tpl['max_received_at'],
+                                            '--runs', str(args.query_runs))['queries']
+    cpu0 = cgroup_cpu_usec(c)
+    if m in ('c1', 'c2'):
+        entry.update(run_module(c, 1 if m == 'c1' else 2))
+        a = analyze_seconds(entry['log'])
+        if a is not None:
+            entry['analyze_seconds'] = a
+    else:
+        entry.update(call_worker(c, 'method', '--method', m))
+    cpu1 = cgroup_cpu_usec(c)
+    entry['load_after'] = loadavg()
+    if cpu0 is not None and cpu1 is not None:
+        entry['bench_host_cpu_seconds'] = round((cpu1 - cpu0) / 1e6, 1)
+    entry['check'] = call_worker(c, 'check', '--method', m)
+    if entry['check']['rows'] != rows:
+        raise SystemExit('%s ended with %s rows instead of %d' % (m, entry['check']['rows'], rows))
+    if m == 'c1' and first:
+        out['queries_after'] = call_worker(c, 'queries', '--end', tpl['max_received_at'],
+                                           '--runs', str(args.query_runs))['queries']
+    return entry
+
+
+def run_methods(c, args, methods, tpl, out):
     for m in methods:
-        fresh = call_worker(c, 'fresh', '--template', args.template_db)
-        print('== %s (fresh copy of the table in %.0fs)' % (LABELS[m], fresh['seconds']))
-        entry = {'label': LABELS[m], 'load_before': loadavg()}
-        if m == 'c1':
-            q = call_worker(c, 'queries', '--end', tpl['max_received_at'], '--runs', str(args.query_runs))
-            out['queries_before'] = q['queries']
-        cpu0 = cgroup_cpu_usec(c)
-        if m in ('c1', 'c2'):
-            entry.update(run_module(c, 1 if m == 'c1' else 2))
-            a = analyze_seconds(entry['log'])
-            if a is not None:
-                entry['analyze_seconds'] = a
-        else:
-            entry.update(call_worker(c, 'method', '--method', m))
-        cpu1 = cgroup_cpu_usec(c)
-        entry['load_after'] = loadavg()
-        if cpu0 is not None and cpu1 is not None:
-            entry['bench_host_cpu_seconds'] = round((cpu1 - cpu0) / 1e6, 1)
-        entry['check'] = call_worker(c, 'check', '--method', m)
-        if entry['check']['rows'] != rows:
-            raise SystemExit('%s ended with %s rows instead of %d' % (m, entry['check']['rows'], rows))
-        if m == 'c1':
-            q = call_worker(c, 'queries', '--end', tpl['max_received_at'], '--runs', str(args.query_runs))
-            out['queries_after'] = q['queries']
+        runs = []
+        for i in range(max(1, args.repeat)):
+            runs.append(run_once(c, args, m, tpl, out, i == 0))
+        entry = min(runs, key=lambda e: e['seconds'])
+        entry['runs_seconds'] = [e['seconds'] for e in runs]
+        entry['runs_cpu_seconds'] = [e.get('bench_host_cpu_seconds') for e in runs]
         out['methods'][m] = entry
+        print('== %s%s' % (LABELS[m], ('   (best of %d runs: %s s)' % (
+            len(runs), ', '.join('%.1f' % x for x in entry['runs_seconds']))) if len(runs) > 1 else ''))
         if entry.get('phases'):
             steps = [(n, w) for n, w, _c in entry['phases']]
             cpu = dict((n, c) for n, _w, c in entry['phases'])
@@ -760,7 +774,7 @@ def memory_comparison(results_dir, suite):
     """Module peak RSS of every result file of this suite, to show it does not grow with N."""
     seen = []
     for name in sorted(os.listdir(results_dir)):
-        if not (name.startswith(suite + '-') and name.endswith('.json')):
+        if not re.match(r'^%s-[0-9]+\.json$' % re.escape(suite), name):
             continue
         try:
             with open(os.path.join(results_dir, name)) as f:

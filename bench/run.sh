@@ -7,6 +7,7 @@
 #   BENCH_SUITE  bookworm (PostgreSQL 15, pg_partman 4.7) or trixie (PostgreSQL 17, pg_partman 5)
 #   BENCH_METHODS  which methods, in order (default "d a b c1 c2"; c1/c2 = the module with jobs 1/2)
 #   BENCH_QUERY_RUNS  runs per query, the median is reported (default 11)
+#   BENCH_REPEAT   runs of each method, each on a fresh copy; the fastest is reported (default 1)
 #   BENCH_CLEAN=1  remove the bench container at the end (default: keep it; the loaded template
 #                  database is reused by the next run with the same BENCH_ROWS and BENCH_DAYS)
 #
@@ -20,6 +21,7 @@ rows=${BENCH_ROWS:-2000000}
 days=${BENCH_DAYS:-35}
 methods=${BENCH_METHODS:-d a b c1 c2}
 query_runs=${BENCH_QUERY_RUNS:-11}
+repeat=${BENCH_REPEAT:-1}
 name=soar-partman-bench
 image=soar-partman/$suite:latest
 template_db=soar_n${rows}_d${days}
@@ -72,7 +74,7 @@ docker cp bench/bench.py "$name:/usr/local/lib/bench.py" >/dev/null
 "$python" bench/bench.py install-wrapper --container "$name"
 
 "$python" bench/bench.py run --container "$name" --suite "$suite" --rows "$rows" --days "$days" \
-  --template-db "$template_db" --methods "$methods" --query-runs "$query_runs" \
+  --template-db "$template_db" --methods "$methods" --query-runs "$query_runs" --repeat "$repeat" \
   --output "$results/$suite-$rows.json" --started "$start"
 
 if [ "${BENCH_CLEAN:-0}" = 1 ]; then
