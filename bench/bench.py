@@ -28,6 +28,18 @@ file copy) after VACUUM ANALYZE and CHECKPOINT:
 
 The end state of a, b and c is the same partitioned table (the module also verifies it, which a
 and b do not); d is a plain table without foreign keys, as the issue defines the floor.
+
+Measured for each method: wall seconds; CPU seconds of the whole bench host (its cgroup: the
+PostgreSQL backends and their parallel workers, the module), per step as well (for the module, per
+phase, from the times of its journal lines); the load average of the machine before and after.
+autovacuum is off during the methods (restored afterwards), so that its background work on the
+freshly written tables does not land on whichever method happens to be running. With --repeat N
+every method runs N times, each on a fresh copy, and the fastest run is reported.
+
+The module's peak memory: the module runs under a python3 wrapper (WRAPPER) given as
+ansible_python_interpreter; AnsiballZ runs the module inside that python3 process, and the wrapper
+records getrusage(RUSAGE_CHILDREN).ru_maxrss once it has exited: the kernel's peak RSS of the
+module process, not a sample.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -151,7 +163,7 @@ def w_info(args):
     out['postgis'] = _one(conn, 'SELECT postgis_lib_version()')
     out['partman'] = _one(conn, "SELECT extversion FROM pg_extension WHERE extname = 'pg_partman'")
     out['settings'] = dict(_ex(conn, """
-        SELECT name, setting || coalesce(unit, '') FROM pg_settings WHERE name IN (
+        SELECT name, current_setting(name) FROM pg_settings WHERE name IN (
           'shared_buffers', 'maintenance_work_mem', 'work_mem', 'max_wal_size', 'checkpoint_timeout',
           'max_parallel_maintenance_workers', 'max_parallel_workers_per_gather', 'synchronous_commit',
           'wal_level', 'default_statistics_target', 'effective_cache_size', 'jit', 'TimeZone')"""))
@@ -438,25 +450,35 @@ def loadavg():
         return float(f.read().split()[0])
 
 
+_CPU_FILES = {}
+
+
 def cgroup_cpu_usec(container):
-    """CPU time used so far by the bench host's processes (its cgroup), microseconds."""
-    cid = sh(['docker', 'inspect', '-f', '{{.Id}}', container]).stdout.strip()
-    for path in ('/sys/fs/cgroup/system.slice/docker-%s.scope/cpu.stat' % cid,
-                 '/sys/fs/cgroup/docker/%s/cpu.stat' % cid):
-        try:
-            with open(path) as f:
-                for line in f:
-                    if line.startswith('usage_usec'):
-                        return int(line.split()[1])
-        except OSError:
-            continue
-    for path in ('/sys/fs/cgroup/cpuacct/docker/%s/cpuacct.usage' % cid,
-                 '/sys/fs/cgroup/cpu,cpuacct/docker/%s/cpuacct.usage' % cid):
-        try:
-            with open(path) as f:
+    """CPU time used so far by the bench host's processes (its cgroup), microseconds. The file is
+    found once per container: the sampler reads it every 0.25 s without starting any process."""
+    if container not in _CPU_FILES:
+        cid = sh(['docker', 'inspect', '-f', '{{.Id}}', container]).stdout.strip()
+        _CPU_FILES[container] = None
+        for path, kind in (('/sys/fs/cgroup/system.slice/docker-%s.scope/cpu.stat' % cid, 'v2'),
+                           ('/sys/fs/cgroup/docker/%s/cpu.stat' % cid, 'v2'),
+                           ('/sys/fs/cgroup/cpuacct/docker/%s/cpuacct.usage' % cid, 'v1'),
+                           ('/sys/fs/cgroup/cpu,cpuacct/docker/%s/cpuacct.usage' % cid, 'v1')):
+            if os.path.exists(path):
+                _CPU_FILES[container] = (path, kind)
+                break
+    found = _CPU_FILES[container]
+    if found is None:
+        return None
+    path, kind = found
+    try:
+        with open(path) as f:
+            if kind == 'v1':
                 return int(f.read().strip()) // 1000
-        except (OSError, ValueError):
-            continue
+            for line in f:
+                if line.startswith('usage_usec'):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        return None
     return None
 
 
