@@ -23,7 +23,6 @@ methods=${BENCH_METHODS:-d a b c1 c2}
 query_runs=${BENCH_QUERY_RUNS:-11}
 repeat=${BENCH_REPEAT:-1}
 name=soar-partman-bench
-image=soar-partman/$suite:latest
 template_db=soar_n${rows}_d${days}
 results=$root/bench/results
 mkdir -p "$results"
@@ -38,26 +37,16 @@ python=$root/.venv/bin/python3
 [ -x "$python" ] || { echo "no $python: run 'make venv collection' (or 'make bench') first" >&2; exit 1; }
 [ -e "$root/.collections/ansible_collections/soar/partman" ] || {
   echo "the collection link is missing: run 'make collection' first" >&2; exit 1; }
-docker image inspect "$image" >/dev/null 2>&1 || {
-  echo "image $image is missing: run 'make images' (SUITES=$suite) first" >&2; exit 1; }
 
 start=$(date +%s)
 
-# A bench host of the wanted suite, systemd as PID 1. --shm-size: PostgreSQL's parallel index builds
-# and parallel vacuum put their shared memory in /dev/shm, which Docker limits to 64 MiB by default
-# (too small at 2M rows: "could not resize shared memory segment ... No space left on device").
-current=$(docker inspect -f '{{.Config.Image}}' "$name" 2>/dev/null || true)
-running=$(docker inspect -f '{{.State.Running}}' "$name" 2>/dev/null || true)
+# A bench host of the wanted suite, systemd as PID 1 (tests/images/start-host.sh). --shm-size:
+# PostgreSQL's parallel index builds and parallel vacuum put their shared memory in /dev/shm, which
+# Docker limits to 64 MiB by default (too small at 2M rows: "could not resize shared memory segment
+# ... No space left on device"); a host started without it is replaced.
 shm=$(docker inspect -f '{{.HostConfig.ShmSize}}' "$name" 2>/dev/null || echo 0)
-if [ "$current" != "$image" ] || [ "$running" != true ] || [ "$shm" -lt 2147483648 ]; then
-  docker rm -f "$name" >/dev/null 2>&1 || true
-  echo "== starting bench host $name ($image)"
-  docker run -d --name "$name" --hostname "$name" \
-    --cap-add SYS_ADMIN --cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:rw \
-    --tmpfs /run --tmpfs /run/lock --stop-signal SIGRTMIN+3 --shm-size=2g \
-    "$image" >/dev/null
-fi
-docker exec "$name" systemctl is-system-running --wait >/dev/null 2>&1 || true
+[ "$shm" -ge 2147483648 ] || docker rm -f "$name" >/dev/null 2>&1 || true
+tests/images/start-host.sh "$name" "$suite" --shm-size=2g
 
 echo "== provisioning: PostgreSQL, PostGIS, $rows fixes over $days days in database $template_db, pg_partman"
 t0=$(date +%s)
