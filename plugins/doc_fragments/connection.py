@@ -15,7 +15,7 @@ options:
     default: postgres
     aliases: [login]
   login_password:
-    description: The password of O(login_user).
+    description: The password of O(login_user); empty means none (peer or C(.pgpass) authentication). Never logged (C(no_log)).
     type: str
     default: ''
   login_host:
@@ -53,7 +53,9 @@ options:
     description: Client key file (libpq's C(sslkey)).
     type: path
   connect_params:
-    description: Further libpq connection keywords, for example C(connect_timeout).
+    description:
+      - Further libpq connection keywords, for example C(connect_timeout).
+      - They win over the options above; C(application_name) defaults to C(soar.partman).
     type: dict
     default: {}
 '''

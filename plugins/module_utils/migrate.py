@@ -32,6 +32,10 @@ PARTITION_CHUNK = 100
 DROP_CHUNK = 50
 
 
+# classid of the advisory lock that serialises runs on one table (objid: hashtext of the table name).
+LOCK_NAMESPACE = 'soar.partman.partman_migrate'
+
+
 class MigrationError(Exception):
     """Fails the module; the message names the problem and the fix."""
 
@@ -139,6 +143,7 @@ class Migration(object):
     def run(self):
         self.db = connect(self.module, session_settings=self.session_settings(), queries=self.queries)
         try:
+            self.lock_table_migration()
             info = catalog.partman_info(self.db)
             if info is None:
                 raise MigrationError(
@@ -168,6 +173,26 @@ class Migration(object):
                 pass
             self.db.close()
         return self.result()
+
+    def lock_table_migration(self):
+        """One run per table at a time: a session advisory lock on the table's name, held until this
+        run's main connection closes (also when the module is killed). A second run (a retried
+        playbook, an operator's resume while the first still copies) would otherwise copy the same
+        slices twice or revert under the first."""
+        got = self.db.scalar('SELECT pg_try_advisory_lock(hashtext(%s), hashtext(%s))', (LOCK_NAMESPACE, self.key))
+        self.db.commit()
+        if got:
+            return
+        holder = self.db.scalar(
+            "SELECT string_agg(format('pid %%s (%%s, %%s since %%s)', a.pid, a.application_name, a.state, "
+            "a.backend_start::timestamp(0)), ', ') FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND l.granted AND l.classid::int = hashtext(%s) "
+            "AND l.objid::int = hashtext(%s)", (LOCK_NAMESPACE, self.key))
+        self.db.rollback()
+        raise MigrationError(
+            'another partman_migrate run holds the migration lock of %s (%s): nothing was changed. Wait for it '
+            'to finish (its progress: partman_migrate_state), or end it with pg_terminate_backend(pid) if it is '
+            'stuck; the next run resumes where it stopped.' % (self.key, holder or 'its session is gone'))
 
     # ---------------------------------------------------------------- forward
     def forward(self, state):

@@ -30,6 +30,8 @@ author:
 requirements:
   - psycopg2 on the managed host (Debian package C(python3-psycopg2))
   - pg_partman 4.x or 5.x in the database
+extends_documentation_fragment:
+  - soar.partman.connection
 options:
   table:
     description:
@@ -101,64 +103,6 @@ options:
       - Value of C(p_analyze) in RV(maintenance_call).
     type: bool
     default: false
-  login_host:
-    description:
-      - Host running the database; empty means the unix socket.
-    type: str
-    default: ''
-    aliases: [host]
-  login_user:
-    description:
-      - The role to connect as.
-    type: str
-    default: postgres
-    aliases: [login]
-  login_password:
-    description:
-      - The password of O(login_user).
-    type: str
-    default: ''
-  login_port:
-    description:
-      - Database port.
-    type: int
-    default: 5432
-    aliases: [port]
-  login_unix_socket:
-    description:
-      - Directory of the local unix domain socket.
-    type: str
-    default: ''
-    aliases: [unix_socket]
-  login_db:
-    description:
-      - Database holding the partition sets.
-    type: str
-    aliases: [db, database]
-  ssl_mode:
-    description:
-      - libpq sslmode.
-    type: str
-    default: prefer
-    choices: [allow, disable, prefer, require, verify-ca, verify-full]
-  ca_cert:
-    description:
-      - Root certificate(s) file (libpq sslrootcert).
-    type: str
-    aliases: [ssl_rootcert]
-  ssl_cert:
-    description:
-      - Client certificate file (libpq sslcert).
-    type: path
-  ssl_key:
-    description:
-      - Client key file (libpq sslkey).
-    type: path
-  connect_params:
-    description:
-      - Further libpq connection parameters.
-    type: dict
-    default: {}
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.

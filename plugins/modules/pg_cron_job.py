@@ -23,6 +23,8 @@ author:
 requirements:
   - psycopg2 on the managed host (Debian package C(python3-psycopg2))
   - pg_cron 1.4 or later, in the database C(cron.database_name)
+extends_documentation_fragment:
+  - soar.partman.connection
 options:
   name:
     description:
@@ -71,64 +73,13 @@ options:
     type: str
     choices: [present, absent]
     default: present
-  login_host:
-    description:
-      - Host running the database; empty means the unix socket.
-    type: str
-    default: ''
-    aliases: [host]
-  login_user:
-    description:
-      - The role to connect as (a superuser to schedule jobs for other roles).
-    type: str
-    default: postgres
-    aliases: [login]
-  login_password:
-    description:
-      - The password of O(login_user).
-    type: str
-    default: ''
-  login_port:
-    description:
-      - Database port.
-    type: int
-    default: 5432
-    aliases: [port]
-  login_unix_socket:
-    description:
-      - Directory of the local unix domain socket.
-    type: str
-    default: ''
-    aliases: [unix_socket]
   login_db:
     description:
-      - Database holding pg_cron (C(cron.database_name)); empty means the server's C(cron.database_name).
+      - Database holding pg_cron; unset or empty means the server's C(cron.database_name), read through a first
+        connection to C(postgres).
+      - Unlike in the other modules, C(database) is no alias of it here; O(database) is the database the job runs in.
     type: str
     aliases: [db]
-  ssl_mode:
-    description:
-      - libpq sslmode.
-    type: str
-    default: prefer
-    choices: [allow, disable, prefer, require, verify-ca, verify-full]
-  ca_cert:
-    description:
-      - Root certificate(s) file (libpq sslrootcert).
-    type: str
-    aliases: [ssl_rootcert]
-  ssl_cert:
-    description:
-      - Client certificate file (libpq sslcert).
-    type: path
-  ssl_key:
-    description:
-      - Client key file (libpq sslkey).
-    type: path
-  connect_params:
-    description:
-      - Further libpq connection parameters.
-    type: dict
-    default: {}
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -139,6 +90,7 @@ attributes:
 notes:
   - With O(state=absent), a database without pg_cron has no job to remove; that is not an error.
   - Jobs of the same name owned by other roles are removed with O(state=present), so that the name means one job.
+  - Scheduling a job that runs as another role (O(username)) needs O(login_user) to be a superuser.
 '''
 
 EXAMPLES = r'''

@@ -119,6 +119,31 @@ def same_rows(a, b):
     return int(diff) == 0 and psql('SELECT count(*) FROM %s' % a) == psql('SELECT count(*) FROM %s' % b)
 
 
+def test_refused_while_another_run_holds_the_lock(database):
+    """A session holding the module's advisory lock on the table (as a first run still copying
+    would): the second run fails before changing anything and names the holder's pid."""
+    holder = subprocess.Popen(
+        ['su', 'postgres', '-c', 'psql -X -q -d %s' % DB], stdin=subprocess.PIPE, text=True)
+    holder.stdin.write("SET application_name = 'lock-holder';\n"
+                       "SELECT pg_advisory_lock(hashtext('soar.partman.partman_migrate'), hashtext('public.fixes'));\n"
+                       "SELECT pg_sleep(120);\n")
+    holder.stdin.flush()
+    try:
+        deadline = time.time() + 30
+        while psql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted") == '0':
+            assert time.time() < deadline, 'the lock holder did not get its lock'
+            time.sleep(0.2)
+        res = run_module()
+        assert res.returncode != 0, res.stdout
+        assert 'holds the migration lock of public.fixes' in res.stdout, res.stdout
+        assert 'lock-holder' in res.stdout, res.stdout
+        assert psql("SELECT relkind FROM pg_class WHERE oid = 'public.fixes'::regclass") == 'r'
+        assert psql("SELECT to_regclass('public.fixes_old') IS NULL") == 't'
+    finally:
+        psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'lock-holder'")
+        holder.wait(timeout=30)
+
+
 def test_kill_during_copy_then_resume(database):
     # kill once the copy has committed some batches
     killed = kill_when(lambda s: s.startswith('partitioned') and int(s.split()[1] or 0) > ROWS // 5)
