@@ -1,15 +1,20 @@
 """After playbooks/migrate.yml with the application (runbook-app) and the database (runbook-db) apart.
 
 The soar stand-in on runbook-app kept writing before the window and resumed after it; every row
-it says it committed must be in the database, new rows must land in their day's partition, and
+it says it committed must be in the database, new rows must land in their day's partition, the
+maintenance schedule of the inventory's backend (cron) runs and keeps the partitions ahead, and
 finalize.yml must then drop the old table.
 """
 import os
 import subprocess
+import sys
 import time
 
 import pytest
 import testinfra
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared"))
+import cron_line  # noqa: E402  pylint: disable=wrong-import-position
 
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 PROJECT = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.getcwd())
@@ -92,6 +97,38 @@ def test_no_row_written_by_the_application_is_missing(db, app):
         assert writer_rows(db) == committed
     finally:
         app.run_expect([0], "systemctl start soar.target")
+
+
+CRON_FILE = "/etc/cron.d/soar-partman-maintenance"
+MAINTENANCE_LOG = "/var/log/soar-partman/maintenance.log"
+FUTURE = """
+    SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+    WHERE i.inhparent = 'public.fixes'::regclass AND pg_get_expr(c.relpartbound, c.oid) <> 'DEFAULT'
+      AND (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'FROM \\(''([^'']+)''\\)'))[1]::timestamptz > now()
+    ORDER BY 1"""
+
+
+def test_migrate_installed_the_maintenance_schedule(db):
+    """migrate.yml ends by installing the inventory's backend (cron here): its line, run as cron
+    runs it, re-creates a dropped future partition and logs OK; verify.yml then passes."""
+    ahead = psql(db, FUTURE).splitlines()
+    assert len(ahead) >= 3, ahead
+    assert db.file(CRON_FILE).exists
+    # A procedure: CALL, not SELECT (a SELECT fails on every run).
+    assert "CALL partman.run_maintenance_proc(" in db.file("/usr/local/sbin/soar-partman-maintenance").content_string
+    psql(db, "DROP TABLE public.%s" % ahead[-1])
+    assert psql(db, FUTURE).splitlines() == ahead[:-1]
+    assert cron_line.cron_entry(db, CRON_FILE)[1] == "postgres"
+    cmd = cron_line.run_cron_line(db, CRON_FILE)
+    assert cmd.rc == 0, cmd.stderr
+    assert "partman-maintenance: OK" in db.file(MAINTENANCE_LOG).content_string
+    # The dropped one is back; from noon on pg_partman also adds premake + 1 (see the maintenance
+    # scenario's tests: infinite_time_partitions counts ahead from now() itself).
+    after = psql(db, FUTURE).splitlines()
+    assert set(ahead) <= set(after) and len(after) <= len(ahead) + 1, (ahead, after)
+    rc, out = playbook("verify.yml")
+    assert rc == 0, out
+    assert "maintenance by cron: last success" in out, out
 
 
 def test_finalize_drops_the_old_table(db):

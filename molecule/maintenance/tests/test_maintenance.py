@@ -10,7 +10,13 @@ hosts at once (one ansible-playbook run for both), so the backends follow each o
 
 An effect is always checked, not a configuration: a future partition is dropped, the backend runs
 (the cron line as cron runs it, the systemd service, the pg_cron job, the background worker) and
-the partition must be back. prepare dropped one before converge, so bookworm's pg_cron job (by the
+the partition must be back.
+
+How many partitions lie ahead depends on the time of day: with infinite_time_partitions (which
+partman_migrate sets) pg_partman 4.x and 5.x count the partitions ahead from now() itself, rounded
+(run_maintenance: round(age(last child's start, now()) / interval) < premake), so from noon on
+(in the database's time zone) maintenance keeps premake + 1 daily partitions ahead, before noon
+premake. The tests compare with what maintenance itself left, or ask for at least premake. prepare dropped one before converge, so bookworm's pg_cron job (by the
 minute on pg_cron 1.4) does its work while converge and idempotence run.
 """
 import json
@@ -18,10 +24,14 @@ import os
 import re
 import shlex
 import subprocess
+import sys
 import time
 
 import pytest
 import testinfra
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared"))
+import cron_line  # noqa: E402  pylint: disable=wrong-import-position
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCENARIO = os.path.dirname(HERE)
@@ -116,32 +126,11 @@ def switch(backends):
 
 
 def cron_entry(host):
-    """(environment, user, command) of the job line of the cron.d file, as cron reads it."""
-    env, job = {}, None
-    for line in host.file(CRON_FILE).content_string.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        m = re.match(r"^([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$", line)
-        if m:
-            env[m.group(1)] = m.group(2)
-            continue
-        fields = line.split(None, 6)
-        job = (fields[5], fields[6])
-    assert job, "no job line in %s" % CRON_FILE
-    return env, job[0], job[1]
+    return cron_line.cron_entry(host, CRON_FILE)
 
 
 def run_cron_line(host):
-    """Run the job line exactly as cron does: as its user, with /bin/sh -c, a clean environment
-    holding HOME/LOGNAME/USER of that user and the variables of the cron file."""
-    env, user, command = cron_entry(host)
-    home = host.user(user).home
-    base = {"HOME": home, "LOGNAME": user, "USER": user, "SHELL": "/bin/sh", "PATH": "/usr/bin:/bin"}
-    base.update(env)
-    assignments = " ".join("%s=%s" % (k, shlex.quote(v)) for k, v in sorted(base.items()))
-    shell = base["SHELL"]
-    return host.run("runuser -u %s -- env -i %s %s -c %s" % (user, assignments, shell, shlex.quote(command)))
+    return cron_line.run_cron_line(host, CRON_FILE)
 
 
 def run_systemd_service(host):
@@ -225,7 +214,7 @@ def test_converged_backends_run(hosts):
     job = pg_cron_job(bookworm).split("|")
     assert job == [NAME, "soar", "* * * * *", "/var/run/postgresql"], job
     since = bookworm.file("/var/tmp/molecule-partition-dropped-at").content_string.strip()
-    assert wait_for(lambda: pg_cron_succeeded_since(bookworm, since) and len(future_partitions(bookworm)) == 3, 90), \
+    assert wait_for(lambda: pg_cron_succeeded_since(bookworm, since) and len(future_partitions(bookworm)) >= 3, 90), \
         psql(bookworm, "SELECT status, return_message FROM cron.job_run_details ORDER BY runid DESC LIMIT 3",
              db="postgres")
 
@@ -237,7 +226,7 @@ def test_converged_backends_run(hosts):
     ok, output = run_backend(trixie, "cron")
     assert ok, output
     assert "partman-maintenance: OK" in output
-    assert len(future_partitions(trixie)) == 3
+    assert len(future_partitions(trixie)) >= 3
     rotate = trixie.run("logrotate --force /etc/logrotate.d/%s" % NAME)
     assert rotate.rc == 0, rotate.stderr
     assert trixie.file(LOG + ".1").exists
@@ -249,7 +238,7 @@ def test_verify_passes_with_the_inventory_backends(hosts):
     proc = play(os.path.join(ROOT, "playbooks", "verify.yml"), check=False)
     out = flat(proc)
     assert proc.returncode == 0, out[-4000:]
-    assert out.count("3 ahead (premake 3)") == 2, out[-4000:]
+    assert len(re.findall(r"[34] ahead \(premake 3\)", out)) == 2, out[-4000:]
     assert "maintenance by pg_cron: last success" in out and "maintenance by cron: last success" in out
     assert out.count("(succeeded)") == 2
 
@@ -317,7 +306,7 @@ def test_switch_to_cron_and_systemd(hosts):
 
 def test_verify_fails_with_too_few_partitions_ahead(hosts):
     for host in hosts.values():
-        drop_future(host, 1)
+        drop_future(host, len(future_partitions(host)) - 2)
     proc = verify_playbook()
     assert proc.returncode != 0
     out = flat(proc)
@@ -326,7 +315,7 @@ def test_verify_fails_with_too_few_partitions_ahead(hosts):
     for name, host in hosts.items():
         ok, output = run_backend(host, FINAL[name])
         assert ok, output
-        assert len(future_partitions(host)) == 3
+        assert len(future_partitions(host)) >= 3
 
 
 def test_verify_fails_when_maintenance_is_not_recent(hosts):

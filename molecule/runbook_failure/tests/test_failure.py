@@ -3,6 +3,8 @@
 The tests run in file order and build on each other (one host, one database):
 preflight refusal -> migration killed mid-copy (reverted) -> killed again, state kept
 (migration_revert_on_failure: false) -> resumed -> finalize refusals -> rollback.
+The whole sequence runs on each host of the scenario in turn (bookworm: PostgreSQL 15, pg_partman 4;
+trixie: PostgreSQL 17, pg_partman 5), each playbook limited to that host.
 """
 import os
 import subprocess
@@ -12,22 +14,28 @@ import pytest
 
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 PROJECT = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.getcwd())
-HOST = "runbook-failure"
+HOSTS = ["runbook-failure-bookworm", "runbook-failure-trixie"]
 # partman_migrate's sessions carry this application_name (role default migration_application_name).
 MIGRATION_APP = "soar.partman-migrate"
 
 
-def sh(command, check=True):
+@pytest.fixture(scope="module", params=HOSTS)
+def host(request):
+    """The test host; module scope, so the whole file runs on one host, then on the next."""
+    return request.param
+
+
+def sh(host, command, check=True):
     """A shell command on the test host (docker exec; fast enough to poll)."""
-    proc = subprocess.run(["docker", "exec", HOST, "bash", "-c", command],
+    proc = subprocess.run(["docker", "exec", host, "bash", "-c", command],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120, check=False)
     if check:
         assert proc.returncode == 0, "%s: %s" % (command, proc.stderr)
     return proc
 
 
-def psql(sql, check=True):
-    proc = sh("su postgres -c %s" % _quote("psql -XAtq -d soar -v ON_ERROR_STOP=1 -c %s" % _quote(sql)), check)
+def psql(host, sql, check=True):
+    proc = sh(host, "su postgres -c %s" % _quote("psql -XAtq -d soar -v ON_ERROR_STOP=1 -c %s" % _quote(sql)), check)
     return proc.stdout.strip() if check else proc
 
 
@@ -35,68 +43,68 @@ def _quote(s):
     return "'" + s.replace("'", "'\"'\"'") + "'"
 
 
-def playbook(name, *extra):
-    """ansible-playbook on the molecule inventory; returns (rc, output)."""
-    cmd = ["ansible-playbook", "-i", os.path.dirname(INVENTORY), os.path.join(PROJECT, "playbooks", name)]
+def playbook(host, name, *extra):
+    """ansible-playbook on the molecule inventory, limited to the host; returns (rc, output)."""
+    cmd = ["ansible-playbook", "-i", os.path.dirname(INVENTORY), "-l", host, os.path.join(PROJECT, "playbooks", name)]
     for e in extra:
         cmd += ["-e", e]
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900, check=False)
     return proc.returncode, proc.stdout
 
 
-def invocation_id():
-    return sh("systemctl show -p InvocationID --value soar-run.service").stdout.strip()
+def invocation_id(host):
+    return sh(host, "systemctl show -p InvocationID --value soar-run.service").stdout.strip()
 
 
-def relkind(name="public.fixes"):
-    return psql("SELECT coalesce((SELECT relkind::text FROM pg_class WHERE oid = to_regclass('%s')), '-')" % name)
+def relkind(host, name="public.fixes"):
+    return psql(host, "SELECT coalesce((SELECT relkind::text FROM pg_class WHERE oid = to_regclass('%s')), '-')" % name)
 
 
-def writer_rows():
+def writer_rows(host):
     """Rows the writer inserted: the fixture's rows are all older than /var/tmp/fixture-newest."""
-    newest = sh("cat /var/tmp/fixture-newest").stdout.strip()
-    return int(psql("SELECT count(*) FROM fixes WHERE received_at > '%s'" % newest))
+    newest = sh(host, "cat /var/tmp/fixture-newest").stdout.strip()
+    return int(psql(host, "SELECT count(*) FROM fixes WHERE received_at > '%s'" % newest))
 
 
-def assert_writer_inserts():
+def assert_writer_inserts(host):
     """The service runs and its inserts succeed (the table it writes to serves)."""
-    assert sh("systemctl is-active soar-run.service", check=False).stdout.strip() == "active"
-    before = writer_rows()
+    assert sh(host, "systemctl is-active soar-run.service", check=False).stdout.strip() == "active"
+    before = writer_rows(host)
     deadline = time.time() + 60
-    while writer_rows() < before + 40:
+    while writer_rows(host) < before + 40:
         assert time.time() < deadline, "the writer's inserts do not arrive"
         time.sleep(2)
 
 
-def assert_no_row_lost():
+def assert_no_row_lost(host):
     """Every row the writer says it committed is in the table (writer stopped to compare)."""
-    sh("systemctl stop soar.target")
+    sh(host, "systemctl stop soar.target")
     try:
-        committed = int(sh("cat /var/lib/soar-writer/committed").stdout.strip())
+        committed = int(sh(host, "cat /var/lib/soar-writer/committed").stdout.strip())
         assert committed > 0
-        assert writer_rows() == committed
+        assert writer_rows(host) == committed
     finally:
-        sh("systemctl start soar.target")
+        sh(host, "systemctl start soar.target")
 
 
 @pytest.fixture(scope="module")
-def fixture_rows():
+def fixture_rows(host):
     """Rows the fixture loaded (none is ever deleted, except where a test says so)."""
-    newest = sh("cat /var/tmp/fixture-newest").stdout.strip()
-    return int(psql("SELECT count(*) FROM fixes WHERE received_at <= '%s'" % newest))
+    newest = sh(host, "cat /var/tmp/fixture-newest").stdout.strip()
+    return int(psql(host, "SELECT count(*) FROM fixes WHERE received_at <= '%s'" % newest))
 
 
-def test_preflight_refusal_stops_nothing(fixture_rows):
-    before = invocation_id()
-    rc, out = playbook("migrate.yml", "migration_inbound_fks=error")
+def test_preflight_refusal_stops_nothing(host, fixture_rows):
+    before = invocation_id(host)
+    rc, out = playbook(host, "migrate.yml", "migration_inbound_fks=error")
     assert rc != 0, out
     assert "foreign keys of other tables reference public.fixes" in out, out
     assert "PLAY [Maintenance window]" not in out, out
-    assert invocation_id() == before, "the service was restarted although the preflight failed"
-    assert relkind() == "r"
+    assert invocation_id(host) == before, "the service was restarted although the preflight failed"
+    assert relkind(host) == "r"
 
 
-def migrate_killed_mid_copy(*extra):
+def migrate_killed_mid_copy(host, *extra):
     """migrate.yml while a watcher terminates the migration's sessions as soon as rows are being
     copied (as a failover or an OOM kill would). The watcher runs inside the container, as
     postgres: one process, cheap to poll. Returns (rc, output)."""
@@ -114,13 +122,13 @@ def migrate_killed_mid_copy(*extra):
     done
     exit 1
     """ % MIGRATION_APP
-    sh("rm -f /tmp/stop-killer")
-    killer = subprocess.Popen(["docker", "exec", "-u", "postgres", HOST, "bash", "-c", watcher],
+    sh(host, "rm -f /tmp/stop-killer")
+    killer = subprocess.Popen(["docker", "exec", "-u", "postgres", host, "bash", "-c", watcher],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        rc, out = playbook("migrate.yml", *extra)
+        rc, out = playbook(host, "migrate.yml", *extra)
     finally:
-        sh("touch /tmp/stop-killer")
+        sh(host, "touch /tmp/stop-killer")
         watched = killer.communicate(timeout=60)[0]
     killed = dict((k, int(v or 0)) for k, v in (w.split("=") for w in watched.split() if "=" in w))
     assert killed.get("sessions", 0) > 0, "the migration was not caught copying: %s\n%s" % (killed, out)
@@ -131,93 +139,93 @@ def migrate_killed_mid_copy(*extra):
     return rc, out
 
 
-def test_killed_migration_fails_and_the_service_runs_on_the_plain_table(fixture_rows):
-    rc, out = migrate_killed_mid_copy()
+def test_killed_migration_fails_and_the_service_runs_on_the_plain_table(host, fixture_rows):
+    rc, out = migrate_killed_mid_copy(host)
     # The play fails, and says what happened and what to do.
     assert rc != 0, out
     assert "THE MAINTENANCE WINDOW FAILED" in out, out
     assert "the migration was reverted: public.fixes is the plain table again" in out, out
-    assert "runbook-failure: started again (soar.target)" in out, out
+    assert "%s: started again (soar.target)" % host in out, out
     assert "What to do:" in out and "run the same ansible-playbook command again" in out, out
     # The old table is back under its name, complete, with the foreign key pointing at it.
-    assert relkind() == "r"
-    assert relkind("public.fixes_old") == "-"
-    assert psql("SELECT count(*) FROM partman.partman_migrate_state WHERE table_name = 'public.fixes'") == "0"
-    assert psql("SELECT confrelid::regclass::text FROM pg_constraint WHERE conname = 'fix_annotations_fix_id_fkey'") \
+    assert relkind(host) == "r"
+    assert relkind(host, "public.fixes_old") == "-"
+    assert psql(host, "SELECT count(*) FROM partman.partman_migrate_state WHERE table_name = 'public.fixes'") == "0"
+    assert psql(host, "SELECT confrelid::regclass::text FROM pg_constraint WHERE conname = 'fix_annotations_fix_id_fkey'") \
         == "fixes"
-    newest = sh("cat /var/tmp/fixture-newest").stdout.strip()
-    assert int(psql("SELECT count(*) FROM fixes WHERE received_at <= '%s'" % newest)) == fixture_rows
+    newest = sh(host, "cat /var/tmp/fixture-newest").stdout.strip()
+    assert int(psql(host, "SELECT count(*) FROM fixes WHERE received_at <= '%s'" % newest)) == fixture_rows
     # The service runs on it again: inserts succeed, and nothing it wrote is missing.
-    assert_writer_inserts()
-    assert_no_row_lost()
+    assert_writer_inserts(host)
+    assert_no_row_lost(host)
 
 
-def test_killed_migration_kept_for_resuming_leaves_the_service_stopped(fixture_rows):
-    rc, out = migrate_killed_mid_copy("migration_revert_on_failure=false")
+def test_killed_migration_kept_for_resuming_leaves_the_service_stopped(host, fixture_rows):
+    rc, out = migrate_killed_mid_copy(host, "migration_revert_on_failure=false")
     assert rc != 0, out
     assert "THE MAINTENANCE WINDOW FAILED" in out, out
     assert "the migration state is kept (step partitioned)" in out, out
-    assert "runbook-failure: left STOPPED" in out, out
-    assert relkind() == "p"
-    assert relkind("public.fixes_old") == "r"
-    assert sh("systemctl is-active soar-run.service", check=False).stdout.strip() != "active"
+    assert "%s: left STOPPED" % host in out, out
+    assert relkind(host) == "p"
+    assert relkind(host, "public.fixes_old") == "r"
+    assert sh(host, "systemctl is-active soar-run.service", check=False).stdout.strip() != "active"
 
 
-def test_migration_resumes_and_succeeds(fixture_rows):
-    rc, out = playbook("migrate.yml")
+def test_migration_resumes_and_succeeds(host, fixture_rows):
+    rc, out = playbook(host, "migrate.yml")
     assert rc == 0, out
     assert "a migration stopped after step partitioned; it resumes with copied" in out, out
     assert "public.fixes: done" in out, out   # the last progress line
     assert "default partition public.fixes_default: 0 rows" in out, out
     assert "(1 of " in out, out                # the day's query scans one partition
-    assert relkind() == "p"
-    assert relkind("public.fixes_old") == "r"
-    newest = sh("cat /var/tmp/fixture-newest").stdout.strip()
-    assert int(psql("SELECT count(*) FROM fixes WHERE received_at <= '%s'" % newest)) == fixture_rows
-    assert_writer_inserts()
-    assert psql("SELECT count(*) FROM ONLY fixes_default") == "0"
-    assert_no_row_lost()
+    assert relkind(host) == "p"
+    assert relkind(host, "public.fixes_old") == "r"
+    newest = sh(host, "cat /var/tmp/fixture-newest").stdout.strip()
+    assert int(psql(host, "SELECT count(*) FROM fixes WHERE received_at <= '%s'" % newest)) == fixture_rows
+    assert_writer_inserts(host)
+    assert psql(host, "SELECT count(*) FROM ONLY fixes_default") == "0"
+    assert_no_row_lost(host)
 
 
-def test_finalize_refuses_without_confirmation():
-    rc, out = playbook("finalize.yml", "migration_finalize_min_age='0 seconds'")
+def test_finalize_refuses_without_confirmation(host):
+    rc, out = playbook(host, "finalize.yml", "migration_finalize_min_age='0 seconds'")
     assert rc != 0, out
     assert "not dropping public.fixes_old" in out and "not confirmed" in out, out
-    assert relkind("public.fixes_old") == "r"
+    assert relkind(host, "public.fixes_old") == "r"
 
 
-def test_finalize_refuses_when_too_young():
-    rc, out = playbook("finalize.yml", "migration_finalize_confirm=true", "migration_finalize_min_age='30 days'")
+def test_finalize_refuses_when_too_young(host):
+    rc, out = playbook(host, "finalize.yml", "migration_finalize_confirm=true", "migration_finalize_min_age='30 days'")
     assert rc != 0, out
     assert "the migration finished only" in out and "min_age is 30 days" in out, out
     assert "not confirmed" not in out, out
-    assert relkind("public.fixes_old") == "r"
+    assert relkind(host, "public.fixes_old") == "r"
 
 
-def test_finalize_refuses_when_a_row_is_missing():
+def test_finalize_refuses_when_a_row_is_missing(host):
     # A row of the old table that the partitioned table no longer has.
-    victim = psql("SELECT id FROM fixes_old ORDER BY received_at LIMIT 1")
-    assert psql("WITH d AS (DELETE FROM fixes WHERE id = '%s' RETURNING 1) SELECT count(*) FROM d" % victim) == "1"
-    rc, out = playbook("finalize.yml", "migration_finalize_confirm=true", "migration_finalize_min_age='0 seconds'")
+    victim = psql(host, "SELECT id FROM fixes_old ORDER BY received_at LIMIT 1")
+    assert psql(host, "WITH d AS (DELETE FROM fixes WHERE id = '%s' RETURNING 1) SELECT count(*) FROM d" % victim) == "1"
+    rc, out = playbook(host, "finalize.yml", "migration_finalize_confirm=true", "migration_finalize_min_age='0 seconds'")
     assert rc != 0, out
     assert "1 of the" in out and "are not in public.fixes" in out and victim in out, out
-    assert relkind("public.fixes_old") == "r"
+    assert relkind(host, "public.fixes_old") == "r"
 
 
-def test_rollback_puts_the_plain_table_back(fixture_rows):
-    victim = psql("SELECT id FROM fixes_old ORDER BY received_at LIMIT 1")
-    before = invocation_id()
-    rc, out = playbook("rollback.yml")
+def test_rollback_puts_the_plain_table_back(host, fixture_rows):
+    victim = psql(host, "SELECT id FROM fixes_old ORDER BY received_at LIMIT 1")
+    before = invocation_id(host)
+    rc, out = playbook(host, "rollback.yml")
     assert rc == 0, out
     assert "public.fixes is the plain table again" in out, out
-    assert relkind() == "r"
-    assert relkind("public.fixes_old") == "-"
-    assert psql("SELECT count(*) FROM partman.part_config WHERE parent_table = 'public.fixes'") == "0"
+    assert relkind(host) == "r"
+    assert relkind(host, "public.fixes_old") == "-"
+    assert psql(host, "SELECT count(*) FROM partman.part_config WHERE parent_table = 'public.fixes'") == "0"
     # The old table had every fixture row (also the one deleted from the partitioned table),
     # and the rows written since the migration were carried back.
-    assert psql("SELECT count(*) FROM fixes WHERE id = '%s'" % victim) == "1"
-    newest = sh("cat /var/tmp/fixture-newest").stdout.strip()
-    assert int(psql("SELECT count(*) FROM fixes WHERE received_at <= '%s'" % newest)) == fixture_rows
-    assert invocation_id() != before  # stopped and started around the revert
-    assert_writer_inserts()
-    assert_no_row_lost()
+    assert psql(host, "SELECT count(*) FROM fixes WHERE id = '%s'" % victim) == "1"
+    newest = sh(host, "cat /var/tmp/fixture-newest").stdout.strip()
+    assert int(psql(host, "SELECT count(*) FROM fixes WHERE received_at <= '%s'" % newest)) == fixture_rows
+    assert invocation_id(host) != before  # stopped and started around the revert
+    assert_writer_inserts(host)
+    assert_no_row_lost(host)
