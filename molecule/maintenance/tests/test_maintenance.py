@@ -16,8 +16,10 @@ How many partitions lie ahead depends on the time of day: with infinite_time_par
 partman_migrate sets) pg_partman 4.x and 5.x count the partitions ahead from now() itself, rounded
 (run_maintenance: round(age(last child's start, now()) / interval) < premake), so from noon on
 (in the database's time zone) maintenance keeps premake + 1 daily partitions ahead, before noon
-premake. The tests compare with what maintenance itself left, or ask for at least premake. prepare dropped one before converge, so bookworm's pg_cron job (by the
-minute on pg_cron 1.4) does its work while converge and idempotence run.
+premake. The tests compare with what maintenance itself left, or ask for at least premake.
+
+prepare dropped one before converge, so bookworm's pg_cron job (by the minute on pg_cron 1.4) does
+its work while converge and idempotence run.
 """
 import json
 import os
