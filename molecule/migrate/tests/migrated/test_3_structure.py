@@ -254,7 +254,9 @@ def test_partitions_have_the_owner_and_grants_pg_partman_gives_new_ones(pg):
     migrated = pg.json(PARTITIONS)
     after = json.loads(pg.run(MAINTENANCE_PROBE % GRANTS).splitlines()[-1])
     created = [p for p in after if p["name"] not in set(m["name"] for m in migrated)]
-    assert len(created) == 2, created  # made by pg_partman, with its inherit_privileges
+    # made by pg_partman, with its inherit_privileges: 2, or 3 from noon on (infinite_time_partitions
+    # counts ahead from now() and rounds; see molecule/maintenance/tests)
+    assert 2 <= len(created) <= 3, created
     for p in after:
         assert p["owner"] == "soar", p
         assert p["grants"] == parent_grants, p
