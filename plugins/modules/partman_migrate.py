@@ -91,8 +91,10 @@ options:
     default: 50000
   jobs:
     description:
-      - Parallel connections building indexes. With more than one, each index is built on each partition
-        separately and then attached to the parent.
+      - Parallel connections. With more than one, the partitions are copied on that many connections, each
+        index is built on each partition separately (without parallel maintenance workers) and then attached
+        to the parent, and ANALYZE runs on one connection beside the index builds (unless an index has
+        expressions). Each build may use C(maintenance_work_mem).
     type: int
     default: 1
   old_suffix:
@@ -172,6 +174,8 @@ attributes:
 notes:
   - Stop the writers first. The module takes an ACCESS EXCLUSIVE lock only in the short prepare step; rows written
     to the table afterwards go into the new partitioned table and are not copied from the old one.
+  - One run per table - a run holds a session advisory lock on the table's name until its connection ends; a
+    second run meanwhile fails before changing anything and names the session holding it.
   - Resume - every step is recorded in C(<state_schema>.partman_migrate_state) in the same transaction as its work;
     re-running the same task after a failure or a kill (even C(kill -9)) resumes where it stopped. A partition whose
     last batch had not committed is continued from the last committed slice. A finished migration re-run reports
