@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Usage: kill-during-copy.sh MIN_ROWS [TIMEOUT]
-# partman_migrate runs in the background (an async task). Wait until its copy has committed
-# more than MIN_ROWS rows, kill the module with SIGKILL, wait until its processes and its
-# database sessions are gone, and print what the state table says as one JSON object.
+# Started in the background (an async task) before partman_migrate. Touch READY once it polls (the
+# play starts the module only then), wait until the copy has committed more than MIN_ROWS rows,
+# kill the module with SIGKILL, wait until its processes and its database sessions are gone, and
+# print what the state table says as one JSON object.
 # Fails when the copy is over (or the module gone) before it could be killed.
 set -euo pipefail
 min_rows=${1:?usage: kill-during-copy.sh MIN_ROWS [TIMEOUT]}
@@ -16,10 +17,12 @@ progress_sql="SELECT s.step || ' ' || coalesce((SELECT sum(p.rows) FROM partman.
               WHERE p.table_name = s.table_name), 0)
               FROM partman.partman_migrate_state s WHERE s.table_name = 'public.fixes'"
 
+ready=/run/kill-during-copy.ready
 start=$SECONDS
 seen_module=0
 while :; do
   s=$(q "$progress_sql" 2>/dev/null || true)
+  [ -e "$ready" ] || touch "$ready"
   step=${s%% *}
   rows=${s##* }
   if [ "$step" = partitioned ] && [ "${rows:-0}" -gt "$min_rows" ]; then

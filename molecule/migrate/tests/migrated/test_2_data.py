@@ -7,7 +7,7 @@ MIGRATED = "SELECT * FROM public.fixes WHERE received_at <= %s" % CUTOFF
 
 def test_totals_equal(pg):
     before = pg.int("SELECT count(*) FROM %s" % BEFORE)
-    assert before > 20000  # 20000 fixes + the old day + what the writer had written
+    assert before > 30000  # 30000 fixes + the old day + what the writer had written
     assert pg.int("SELECT count(*) FROM public.fixes_old") == before
     assert pg.int("SELECT count(*) FROM (%s) AS m" % MIGRATED) == before
 
