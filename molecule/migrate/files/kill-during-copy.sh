@@ -8,8 +8,9 @@
 set -euo pipefail
 min_rows=${1:?usage: kill-during-copy.sh MIN_ROWS [TIMEOUT]}
 timeout=${2:-180}
-# [e]: the pattern does not match a command line that contains the pattern itself.
-pattern='AnsiballZ_partman_migrat[e]'
+# The python3 running the module (and the become shell around it), not the short setup commands that
+# name the same file (chmod, setfacl). [e]: the pattern does not match a command line containing it.
+pattern='python[0-9.]* [^ ]*AnsiballZ_partman_migrat[e]'
 
 q() { runuser -u postgres -- psql -XAtq -v ON_ERROR_STOP=1 -d soar -c "$1"; }
 
@@ -20,6 +21,7 @@ progress_sql="SELECT s.step || ' ' || coalesce((SELECT sum(p.rows) FROM partman.
 ready=/run/kill-during-copy.ready
 start=$SECONDS
 seen_module=0
+last_seen=0
 while :; do
   s=$(q "$progress_sql" 2>/dev/null || true)
   [ -e "$ready" ] || touch "$ready"
@@ -36,7 +38,8 @@ while :; do
   esac
   if pgrep -f "$pattern" >/dev/null; then
     seen_module=1
-  elif [ "$seen_module" = 1 ] || [ $((SECONDS - start)) -gt 30 ]; then
+    last_seen=$SECONDS
+  elif { [ "$seen_module" = 1 ] && [ $((SECONDS - last_seen)) -gt 3 ]; } || [ $((SECONDS - start)) -gt 30 ]; then
     echo "partman_migrate is not running (state: ${s:-none}); look at the async job's result" >&2
     exit 1
   fi
