@@ -60,6 +60,20 @@ class _LockedProgress(object):
             return self.progress.add(rows, where=where, force=force)
 
 
+def _interleave_second_half(items, extra):
+    """items, with extra spread one by one between the items of its second half."""
+    half = len(items) // 2
+    out = list(items[:half])
+    rest = list(items[half:])
+    while rest or extra:
+        if rest:
+            out.append(rest.pop(0))
+        if extra:
+            out.append(extra[0])
+            extra = extra[1:]
+    return out
+
+
 class Migration(object):
 
     def __init__(self, module):
@@ -750,32 +764,44 @@ SELECT bucket::timestamptz, NULL::bigint FROM b WHERE bucket IS NOT NULL""").for
 
     # ---------------------------------------------------------------- indexes
     def index_statements(self, snap):
-        """[(name, statement, comment)] for the parent, in build order."""
+        """[(name, statement, objname, kind, source)] for the parent, in build order."""
         out = []
-        ctl = sql.Identifier(self.control)
-        control_q = pl.quote_ident(self.control)
         for con in snap['constraints']:
-            if con['type'] not in ('p', 'u'):
-                continue
-            d = con['def']
-            open_at = d.index('(')
-            close_at = pl._find_matching_paren(d, open_at)
-            if self.control not in con['columns']:
-                d = d[:close_at] + ', ' + control_q + d[close_at:]
-            stmt = sql.SQL('ALTER TABLE {} ADD CONSTRAINT {} ' + d.replace('%', '%%')).format(
-                self.t_parent, sql.Identifier(con['name']))
-            out.append((con['index_name'] or con['name'], stmt, con['name'], 'constraint', con))
+            if con['type'] in ('p', 'u'):
+                stmt = self.key_or_index_sql('constraint', con, self.t_parent, con['name'])
+                out.append((con['index_name'] or con['name'], stmt, con['name'], 'constraint', con))
         for idx in snap['indexes']:
-            if idx['constraint']:
-                continue
-            tail = idx['tail']
-            if idx['unique'] and self.control not in idx['columns']:
-                tail = pl.widen_index_tail(tail, control_q)
-            stmt = sql.SQL('CREATE {}INDEX IF NOT EXISTS {} ON {}' + tail.replace('%', '%%')).format(
-                sql.SQL('UNIQUE ' if idx['unique'] else ''), sql.Identifier(idx['name']), self.t_parent)
-            out.append((idx['name'], stmt, idx['name'], 'index', idx))
-        del ctl
+            if not idx['constraint']:
+                stmt = self.key_or_index_sql('index', idx, self.t_parent, idx['name'])
+                out.append((idx['name'], stmt, idx['name'], 'index', idx))
         return out
+
+    def key_or_index_sql(self, kind, src, target, name):
+        """The statement creating the constraint or index src (as the snapshot has it) on target under
+        name; a primary key or unique one without the control column gets it added."""
+        control_q = pl.quote_ident(self.control)
+        if kind == 'constraint':
+            d = src['def']
+            if self.control not in src['columns']:
+                close_at = pl._find_matching_paren(d, d.index('('))
+                d = d[:close_at] + ', ' + control_q + d[close_at:]
+            return sql.SQL('ALTER TABLE {} ADD CONSTRAINT {} ' + d.replace('%', '%%')).format(
+                target, sql.Identifier(name))
+        tail = src['tail']
+        if src['unique'] and self.control not in src['columns']:
+            tail = pl.widen_index_tail(tail, control_q)
+        return sql.SQL('CREATE {}INDEX IF NOT EXISTS {} ON {}' + tail.replace('%', '%%')).format(
+            sql.SQL('UNIQUE ' if src['unique'] else ''), sql.Identifier(name), target)
+
+    def on_parent(self, kind, objname):
+        """Whether the parent has the constraint or index objname already."""
+        if kind == 'constraint':
+            have = self.db.scalar('SELECT 1 FROM pg_constraint WHERE conrelid = %s AND conname = %s',
+                                  (self.parent_oid(), objname))
+        else:
+            have = self.relation_exists(self.schema, objname)
+        self.db.rollback()
+        return bool(have)
 
     def step_indexes(self, state):
         db = self.db
@@ -787,13 +813,7 @@ SELECT bucket::timestamptz, NULL::bigint FROM b WHERE bucket IS NOT NULL""").for
             self.build_child_indexes(snap, stmts,
                                      analyze=not any(i.get('has_expressions') for i in snap['indexes']))
         for name, stmt, objname, kind, src in stmts:
-            if kind == 'constraint':
-                have = db.scalar('SELECT 1 FROM pg_constraint WHERE conrelid = %s AND conname = %s',
-                                 (self.parent_oid(), objname))
-            else:
-                have = self.relation_exists(self.schema, objname)
-            if have:
-                db.rollback()
+            if self.on_parent(kind, objname):
                 continue
             t0 = time.time()
             db.execute(stmt)
@@ -815,38 +835,30 @@ SELECT bucket::timestamptz, NULL::bigint FROM b WHERE bucket IS NOT NULL""").for
         partitions. With analyze, the first connection free runs ANALYZE of
         the table meanwhile (it needs the rows, not the indexes); children are
         taken in the reverse of the order ANALYZE visits them (creation order),
-        so that the two want the same child at most about once."""
+        so that the two want the same child at most about once.
+        The outgoing foreign keys are added to each child here as well, so that
+        their validation runs beside the builds; step constraints then adds them
+        to the parent, which attaches these instead of validating again."""
         parts = catalog.partitions(self.db, self.parent_oid())
         self.db.rollback()
-        tasks = [('ANALYZE', None)] if analyze else []
+        fks = self.child_foreign_keys(snap)
+        tasks = [('ANALYZE', None, False)] if analyze else []
+        fk_tasks_behind = []
+        missing = [(objname, kind, src) for _n, _s, objname, kind, src in stmts if not self.on_parent(kind, objname)]
         for p in sorted(parts, key=lambda r: -r['oid']):
-            for name, stmt, objname, kind, src in stmts:
-                child = sql.Identifier(p['schema'], p['relname'])
+            child = sql.Identifier(p['schema'], p['relname'])
+            child_tasks = []
+            for objname, kind, src in missing:
                 cname = pl.unique_name(p['relname'] + '_' + objname, '')
-                if kind == 'constraint':
-                    d = src['def']
-                    open_at = d.index('(')
-                    close_at = pl._find_matching_paren(d, open_at)
-                    if self.control not in src['columns']:
-                        d = d[:close_at] + ', ' + pl.quote_ident(self.control) + d[close_at:]
-                    q = sql.SQL('ALTER TABLE {} ADD CONSTRAINT {} ' + d.replace('%', '%%')).format(
-                        child, sql.Identifier(cname))
-                    check = ('SELECT 1 FROM pg_constraint WHERE conrelid = %s AND conname = %s', (p['oid'], cname))
-                else:
-                    tail = src['tail']
-                    if src['unique'] and self.control not in src['columns']:
-                        tail = pl.widen_index_tail(tail, pl.quote_ident(self.control))
-                    q = sql.SQL('CREATE {}INDEX IF NOT EXISTS {} ON {}' + tail.replace('%', '%%')).format(
-                        sql.SQL('UNIQUE ' if src['unique'] else ''), sql.Identifier(cname), child)
-                    check = None
-                if kind == 'constraint':
-                    have_parent = self.db.scalar('SELECT 1 FROM pg_constraint WHERE conrelid = %s AND conname = %s',
-                                                 (self.parent_oid(), objname))
-                else:
-                    have_parent = self.relation_exists(self.schema, objname)
-                self.db.rollback()
-                if not have_parent:
-                    tasks.append((q, check))
+                # CREATE INDEX has IF NOT EXISTS; ADD CONSTRAINT is looked up first
+                check = (('SELECT 1 FROM pg_constraint WHERE conrelid = %s AND conname = %s', (p['oid'], cname))
+                         if kind == 'constraint' else None)
+                child_tasks.append((self.key_or_index_sql(kind, src, child, cname), check, False))
+            # a child's foreign keys wait until the next child's builds are half done: by then no
+            # connection builds on that child any more, and the key does not wait for its lock
+            tasks.extend(_interleave_second_half(child_tasks, fk_tasks_behind))
+            fk_tasks_behind = [self.child_fk_task(p, con) for con in fks]
+        tasks.extend(fk_tasks_behind)
         errors = []
         lock = threading.Lock()
         it = iter(tasks)
@@ -859,7 +871,7 @@ SELECT bucket::timestamptz, NULL::bigint FROM b WHERE bucket IS NOT NULL""").for
                 while True:
                     with lock:
                         try:
-                            q, check = next(it)
+                            q, check, wait_for_locks = next(it)
                         except StopIteration:
                             return
                     if errors:
@@ -871,6 +883,8 @@ SELECT bucket::timestamptz, NULL::bigint FROM b WHERE bucket IS NOT NULL""").for
                         if check and conn.scalar(*check):
                             conn.rollback()
                             continue
+                        if wait_for_locks:
+                            conn.execute("SET LOCAL lock_timeout = 0", record=False)
                         conn.execute(q)
                         conn.commit()
                     except Exception as e:  # reported after join
@@ -887,7 +901,27 @@ SELECT bucket::timestamptz, NULL::bigint FROM b WHERE bucket IS NOT NULL""").for
         for t in threads:
             t.join()
         if errors:
-            raise MigrationError('building indexes on partitions failed: %s' % '; '.join(errors))
+            raise MigrationError('building indexes and foreign keys on partitions failed: %s' % '; '.join(errors))
+
+    def child_foreign_keys(self, snap):
+        """The outgoing foreign keys to add to each child before the parent; not the parent's own
+        (a key towards the table itself follows the parent path), not those already on the parent."""
+        own = (self.name, self.key, '%s.%s' % (pl.quote_ident(self.schema), pl.quote_ident(self.name)),
+               pl.quote_ident(self.name))
+        return [con for con in snap['constraints'] if con['type'] == 'f' and con.get('references') not in own
+                and not self.on_parent('constraint', con['name'])]
+
+    def child_fk_task(self, p, con):
+        """(statement, check, wait_for_locks) adding foreign key con to child p under the parent's
+        constraint name, the name PostgreSQL itself gives a child's copy of the parent's key. It waits
+        for locks without lock_timeout: for the referenced table while another connection validates a
+        key towards it, a wait bounded by that validation."""
+        child = sql.Identifier(p['schema'], p['relname'])
+        q = sql.SQL('ALTER TABLE {} ADD CONSTRAINT {} ' + con['def'].replace('%', '%%')).format(
+            child, sql.Identifier(con['name']))
+        check = ("SELECT 1 FROM pg_constraint WHERE conrelid = %s AND conname = %s AND contype = 'f'",
+                 (p['oid'], con['name']))
+        return q, check, True
 
     # ------------------------------------------------------------ constraints
     def step_constraints(self, state):
@@ -895,9 +929,7 @@ SELECT bucket::timestamptz, NULL::bigint FROM b WHERE bucket IS NOT NULL""").for
         snap = state['snapshot']
         poid = self.parent_oid()
         for con in snap['constraints']:
-            if con['type'] != 'f':
-                continue
-            if db.scalar('SELECT 1 FROM pg_constraint WHERE conrelid = %s AND conname = %s', (poid, con['name'])):
+            if con['type'] != 'f' or self.on_parent('constraint', con['name']):
                 continue
             db.execute(sql.SQL('ALTER TABLE {} ADD CONSTRAINT {} ' + con['def'].replace('%', '%%')).format(
                 self.t_parent, sql.Identifier(con['name'])))

@@ -93,8 +93,10 @@ options:
     description:
       - Parallel connections. With more than one, the partitions are copied on that many connections, each
         index is built on each partition separately (without parallel maintenance workers) and then attached
-        to the parent, and ANALYZE runs on one connection beside the index builds (unless an index has
-        expressions). Each build may use C(maintenance_work_mem).
+        to the parent, ANALYZE runs on one connection beside the index builds (unless an index has
+        expressions), and the outgoing foreign keys are added to each partition beside the builds, so
+        that the parent's keys take them over instead of validating every partition one after the
+        other. Each build may use C(maintenance_work_mem).
     type: int
     default: 1
   old_suffix:

@@ -63,7 +63,7 @@ def env():
 
 
 ARGS = ['login_db=%s' % DB, 'table=public.fixes', 'control=received_at', "interval='1 day'",
-        'batch_size=2000', 'progress_interval=1']
+        'batch_size=2000', 'progress_interval=1', 'jobs=2']
 
 
 def run_module(*extra):
@@ -161,6 +161,14 @@ def test_kill_during_copy_then_resume(database):
     assert psql('SELECT count(*) FROM ONLY fixes_default') == '0'
     assert same_rows('fixes', 'fixes_orig')
     assert same_rows('fixes_old', 'fixes_orig')
+    # jobs=2 adds the outgoing foreign key to each partition first: the parent's key took them over
+    # (one key per partition, each a child of the parent's) instead of adding and validating its own
+    assert psql("SELECT count(*) FROM pg_inherits WHERE inhparent = 'public.fixes'::regclass") == psql(
+        "SELECT count(*) FROM pg_constraint k JOIN pg_inherits i ON i.inhrelid = k.conrelid "
+        "JOIN pg_constraint pk ON pk.oid = k.conparentid AND pk.conrelid = 'public.fixes'::regclass "
+        "WHERE i.inhparent = 'public.fixes'::regclass AND k.contype = 'f' AND k.convalidated")
+    assert psql("SELECT count(*) FROM pg_constraint k JOIN pg_inherits i ON i.inhrelid = k.conrelid "
+                "WHERE i.inhparent = 'public.fixes'::regclass AND k.contype = 'f' AND k.conparentid = 0") == '0'
     # a second run changes nothing
     res = run_module()
     assert res.returncode == 0 and '"changed": false' in res.stdout, res.stdout

@@ -18,6 +18,7 @@ from ansible_collections.soar.partman.plugins.module_utils import copy as cp  # 
 from ansible_collections.soar.partman.plugins.module_utils.progress import Progress, format_eta  # noqa: E402
 from ansible_collections.soar.partman.plugins.module_utils.connection import connection_kwargs  # noqa: E402
 from ansible_collections.soar.partman.plugins.modules import partman_migrate  # noqa: E402
+from ansible_collections.soar.partman.plugins.module_utils.migrate import _interleave_second_half  # noqa: E402
 
 UTC = datetime.timezone.utc
 
@@ -339,3 +340,10 @@ def test_documentation_sections():
                 'partman_version', 'plan'):
         assert key in yaml.safe_load(partman_migrate.RETURN)
     assert doc['version_added'] and doc['author'] and doc['requirements'] and doc['notes']
+
+
+def test_interleave_second_half_keeps_every_item_and_spreads_the_extra():
+    assert _interleave_second_half([1, 2, 3, 4], ['a', 'b']) == [1, 2, 3, 'a', 4, 'b']
+    assert _interleave_second_half([1, 2], ['a', 'b', 'c']) == [1, 2, 'a', 'b', 'c']
+    assert _interleave_second_half([], ['a']) == ['a']
+    assert _interleave_second_half([1, 2, 3], []) == [1, 2, 3]
