@@ -351,6 +351,11 @@ class Migration(object):
                 problems.append("exclusion constraint %s cannot be carried to a partitioned table unless it contains "
                                 "%s with =; drop it before the migration and re-create it afterwards"
                                 % (con['name'], self.control))
+            if con['type'] == 'f' and not con['validated'] and self.server_version < 180000:
+                problems.append("foreign key %s is NOT VALID: its rows may not all satisfy it, and PostgreSQL before 18 "
+                                "refuses NOT VALID foreign keys on a partitioned table. Validate it first "
+                                "(ALTER TABLE %s VALIDATE CONSTRAINT %s) or drop it"
+                                % (con['name'], self.key, pl.quote_ident(con['name'])))
             if con['type'] == 'c' and con['noinherit']:
                 problems.append("CHECK constraint %s is NO INHERIT, which partitioned tables refuse; drop it or "
                                 "re-create it without NO INHERIT" % con['name'])

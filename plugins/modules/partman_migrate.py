@@ -189,8 +189,9 @@ notes:
     Updates and deletes made on the partitioned table after the migration are not carried back.
     Once the old table has been dropped, reverting is refused.
   - The old table C(<table><old_suffix>) is kept after a successful migration; drop it when satisfied.
-  - Views and rules depending on the table, row level security policies, exclusion constraints and unique
-    indexes on expressions are refused by the preflight with the fix to apply.
+  - Views and rules depending on the table, row level security policies, exclusion constraints, unique
+    indexes on expressions and (before PostgreSQL 18) NOT VALID foreign keys are refused by the preflight
+    with the fix to apply.
 '''
 
 EXAMPLES = r'''

@@ -186,3 +186,19 @@ def test_revert_keeps_new_rows(database):
     assert psql("SELECT to_regclass('public.fixes_old') IS NULL") == 't'
     res = run_module('state=reverted')
     assert res.returncode == 0 and '"changed": false' in res.stdout, res.stdout
+
+
+def test_not_valid_foreign_key_refused_before_any_change(database):
+    psql("CREATE TABLE nv_fixes (id bigint PRIMARY KEY, received_at timestamptz NOT NULL, aircraft_id integer);"
+         "INSERT INTO nv_fixes VALUES (1, now(), 424242);"
+         "ALTER TABLE nv_fixes ADD CONSTRAINT nv_fixes_aircraft_fkey FOREIGN KEY (aircraft_id) "
+         "REFERENCES aircraft (id) NOT VALID")
+    res = subprocess.run(module_cmd('login_db=%s' % DB, 'table=public.nv_fixes', 'control=received_at',
+                                    "interval='1 day'", 'jobs=2'),
+                         capture_output=True, text=True, env=env(), check=False)
+    assert res.returncode != 0, res.stdout
+    assert 'foreign key nv_fixes_aircraft_fkey is NOT VALID' in res.stdout, res.stdout
+    assert 'VALIDATE CONSTRAINT nv_fixes_aircraft_fkey' in res.stdout, res.stdout
+    assert psql("SELECT relkind FROM pg_class WHERE oid = 'public.nv_fixes'::regclass") == 'r'
+    assert psql("SELECT to_regclass('public.nv_fixes_old') IS NULL") == 't'
+    assert psql('SELECT count(*) FROM nv_fixes') == '1'
