@@ -60,6 +60,17 @@ class _LockedProgress(object):
             return self.progress.add(rows, where=where, force=force)
 
 
+def _add_constraint_sql(target, name, definition):
+    """ALTER TABLE target ADD CONSTRAINT name, with the definition as pg_get_constraintdef() gives it."""
+    return sql.SQL('ALTER TABLE {} ADD CONSTRAINT {} ' + definition.replace('%', '%%')).format(
+        target, sql.Identifier(name))
+
+
+def _constraint_check(table_oid, name):
+    """(query, params) finding constraint name on the table."""
+    return 'SELECT 1 FROM pg_constraint WHERE conrelid = %s AND conname = %s', (table_oid, name)
+
+
 def _interleave_second_half(items, extra):
     """items, with extra spread one by one between the items of its second half."""
     half = len(items) // 2
@@ -790,8 +801,7 @@ SELECT bucket::timestamptz, NULL::bigint FROM b WHERE bucket IS NOT NULL""").for
             if self.control not in src['columns']:
                 close_at = pl._find_matching_paren(d, d.index('('))
                 d = d[:close_at] + ', ' + control_q + d[close_at:]
-            return sql.SQL('ALTER TABLE {} ADD CONSTRAINT {} ' + d.replace('%', '%%')).format(
-                target, sql.Identifier(name))
+            return _add_constraint_sql(target, name, d)
         tail = src['tail']
         if src['unique'] and self.control not in src['columns']:
             tail = pl.widen_index_tail(tail, control_q)
@@ -801,8 +811,7 @@ SELECT bucket::timestamptz, NULL::bigint FROM b WHERE bucket IS NOT NULL""").for
     def on_parent(self, kind, objname):
         """Whether the parent has the constraint or index objname already."""
         if kind == 'constraint':
-            have = self.db.scalar('SELECT 1 FROM pg_constraint WHERE conrelid = %s AND conname = %s',
-                                  (self.parent_oid(), objname))
+            have = self.db.scalar(*_constraint_check(self.parent_oid(), objname))
         else:
             have = self.relation_exists(self.schema, objname)
         self.db.rollback()
@@ -856,11 +865,10 @@ SELECT bucket::timestamptz, NULL::bigint FROM b WHERE bucket IS NOT NULL""").for
             for objname, kind, src in missing:
                 cname = pl.unique_name(p['relname'] + '_' + objname, '')
                 # CREATE INDEX has IF NOT EXISTS; ADD CONSTRAINT is looked up first
-                check = (('SELECT 1 FROM pg_constraint WHERE conrelid = %s AND conname = %s', (p['oid'], cname))
-                         if kind == 'constraint' else None)
+                check = _constraint_check(p['oid'], cname) if kind == 'constraint' else None
                 child_tasks.append((self.key_or_index_sql(kind, src, child, cname), check, False))
-            # a child's foreign keys wait until the next child's builds are half done: by then no
-            # connection builds on that child any more, and the key does not wait for its lock
+            # a child's foreign keys wait until the next child's builds are half done: by then the
+            # child's own builds are (nearly always) over, so the key seldom waits for its lock
             tasks.extend(_interleave_second_half(child_tasks, fk_tasks_behind))
             fk_tasks_behind = [self.child_fk_task(p, con) for con in fks]
         tasks.extend(fk_tasks_behind)
@@ -922,11 +930,7 @@ SELECT bucket::timestamptz, NULL::bigint FROM b WHERE bucket IS NOT NULL""").for
         for locks without lock_timeout: for the referenced table while another connection validates a
         key towards it, a wait bounded by that validation."""
         child = sql.Identifier(p['schema'], p['relname'])
-        q = sql.SQL('ALTER TABLE {} ADD CONSTRAINT {} ' + con['def'].replace('%', '%%')).format(
-            child, sql.Identifier(con['name']))
-        check = ("SELECT 1 FROM pg_constraint WHERE conrelid = %s AND conname = %s AND contype = 'f'",
-                 (p['oid'], con['name']))
-        return q, check, True
+        return _add_constraint_sql(child, con['name'], con['def']), _constraint_check(p['oid'], con['name']), True
 
     # ------------------------------------------------------------ constraints
     def step_constraints(self, state):
@@ -936,8 +940,7 @@ SELECT bucket::timestamptz, NULL::bigint FROM b WHERE bucket IS NOT NULL""").for
         for con in snap['constraints']:
             if con['type'] != 'f' or self.on_parent('constraint', con['name']):
                 continue
-            db.execute(sql.SQL('ALTER TABLE {} ADD CONSTRAINT {} ' + con['def'].replace('%', '%%')).format(
-                self.t_parent, sql.Identifier(con['name'])))
+            db.execute(_add_constraint_sql(self.t_parent, con['name'], con['def']))
             if con.get('comment'):
                 db.execute(sql.SQL('COMMENT ON CONSTRAINT {} ON {} IS %s').format(
                     sql.Identifier(con['name']), self.t_parent), (con['comment'],))
@@ -967,8 +970,7 @@ SELECT bucket::timestamptz, NULL::bigint FROM b WHERE bucket IS NOT NULL""").for
                 continue
             if target is not None:
                 db.execute(sql.SQL('ALTER TABLE {} DROP CONSTRAINT {}').format(ref, sql.Identifier(fk['name'])))
-            db.execute(sql.SQL('ALTER TABLE {} ADD CONSTRAINT {} ' + fk['def'].replace('%', '%%')).format(
-                ref, sql.Identifier(fk['name'])))
+            db.execute(_add_constraint_sql(ref, fk['name'], fk['def']))
             db.commit()
         db.rollback()
         if not getattr(self, 'analyzed', False):  # done during the index builds of this run (jobs > 1)
@@ -1229,8 +1231,7 @@ SELECT bucket::timestamptz, NULL::bigint FROM b WHERE bucket IS NOT NULL""").for
                 'JOIN pg_namespace n ON n.oid = r.relnamespace WHERE n.nspname = %s AND r.relname = %s '
                 'AND c.conname = %s', (fk['schema'], fk['tablename'], fk['name']))
             if not exists:
-                db.execute(sql.SQL('ALTER TABLE {} ADD CONSTRAINT {} ' + fk['def'].replace('%', '%%')).format(
-                    sql.Identifier(fk['schema'], fk['tablename']), sql.Identifier(fk['name'])))
+                db.execute(_add_constraint_sql(sql.Identifier(fk['schema'], fk['tablename']), fk['name'], fk['def']))
         st.delete(db, self.state_schema, self.key)
         db.commit()
         self.log('reverted: %s is the plain table again' % self.key)
