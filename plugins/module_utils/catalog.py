@@ -73,7 +73,8 @@ def constraints(db, oid):
 
 
 def inbound_fks(db, oid):
-    """Foreign keys of other tables referencing this one."""
+    """Foreign keys of other tables referencing this one. A partitioned referencing table counts once:
+    its partitions' copies of the key follow whatever is done to the key on the parent."""
     rows = db.query("""
         SELECT con.conname AS name, n.nspname AS schema, c.relname AS tablename,
                format('%%I.%%I', n.nspname, c.relname) AS table,
@@ -85,6 +86,7 @@ def inbound_fks(db, oid):
         JOIN pg_class c ON c.oid = con.conrelid
         JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE con.contype = 'f' AND con.confrelid = %s AND con.conrelid <> %s
+          AND con.conparentid = 0   -- a partitioned table's key, not its partitions' copies of it
         ORDER BY 1""", (oid, oid))
     for r in rows:
         r['referenced_columns'] = list(r['referenced_columns'] or [])

@@ -18,6 +18,7 @@ from ansible_collections.soar.partman.plugins.module_utils import copy as cp
 from ansible_collections.soar.partman.plugins.module_utils import partman as pm
 from ansible_collections.soar.partman.plugins.module_utils import plan as pl
 from ansible_collections.soar.partman.plugins.module_utils import state as st
+from ansible_collections.soar.partman.plugins.module_utils import write_guard
 from ansible_collections.soar.partman.plugins.module_utils.connection import connect, Database
 from ansible_collections.soar.partman.plugins.module_utils.progress import Progress
 
@@ -101,7 +102,8 @@ class Migration(object):
         self.plan = None
         self.diff = None
         self.partman_version = None
-        self.interval = pl.validate_params(self.p)
+        self.var_prefix = self.p.get('var_prefix') or ''
+        self.interval = pl.validate_params(self.p, self.var_prefix)
         self.schema, self.name = pl.split_table_name(self.p['table'])
         self.key = '%s.%s' % (self.schema, self.name)          # pg_partman's parent_table text
         self.old_name = pl.truncate_name(self.name, self.p['old_suffix'])
@@ -113,6 +115,10 @@ class Migration(object):
         self.db = None
 
     # ------------------------------------------------------------------ utils
+    def opt(self, option):
+        """An option as the user set it: the role's variable when a role passes var_prefix."""
+        return self.var_prefix + option
+
     def log(self, msg):
         try:
             self.module.log('partman_migrate %s: %s' % (self.key, msg))
@@ -136,6 +142,7 @@ class Migration(object):
             'lock_timeout': '%ds' % int(self.p['lock_timeout']),
             'DateStyle': 'ISO, YMD',
             'synchronous_commit': 'off',
+            write_guard.SESSION_SETTING[0]: write_guard.SESSION_SETTING[1],
         }
         if timezone:
             s['TimeZone'] = timezone
@@ -176,8 +183,9 @@ class Migration(object):
                     "pg_partman SCHEMA %s; (install the postgresql-NN-partman package first)"
                     % (self.p.get('login_db') or 'postgres', self.partman_schema, self.partman_schema))
             if info['schema'] != self.partman_schema:
-                raise MigrationError("pg_partman is installed in schema %s, not %s: set partman_schema: %s"
-                                     % (info['schema'], self.partman_schema, info['schema']))
+                raise MigrationError("pg_partman is installed in schema %s, not %s: set %s: %s"
+                                     % (info['schema'], self.partman_schema, self.opt('partman_schema'),
+                                        info['schema']))
             self.partman_version = info['version']
             self.major = pl.partman_major(info['version'])
             self.server_version = catalog.server_version(self.db)
@@ -256,14 +264,14 @@ class Migration(object):
                 raise MigrationError(
                     "%s.%s exists but no migration state records it (%s.%s has no row for %s): it is a leftover "
                     "of an earlier attempt or an unrelated table. Drop or rename it after checking its contents, "
-                    "or choose another old_suffix." % (self.schema, self.old_name, self.state_schema,
-                                                       st.STATE, self.key))
+                    "or choose another %s." % (self.schema, self.old_name, self.state_schema,
+                                                st.STATE, self.key, self.opt('old_suffix')))
             snap = self.timed('preflight', self.preflight, tbl)
             if self.check_mode:
                 self.changed = True
                 return
-            self.changed = True
             self.timed('prepare', self.prepare, snap)
+            self.changed = True
             state = st.load(self.db, self.state_schema, self.key)
             self.db.commit()
         else:
@@ -277,7 +285,6 @@ class Migration(object):
                     "migration state says %s is at step %s but %s is not the partitioned table: the catalog "
                     "was changed by hand; revert by hand (rename %s.%s back) and delete the state row."
                     % (self.key, state['step'], self.key, self.schema, self.old_name))
-            self.changed = True
             snap = state['snapshot']
             self.pk_changed = state['extra'].get('pk_changed', [])
             self.plan = state['extra'].get('plan', {})
@@ -288,10 +295,14 @@ class Migration(object):
             if dropped:
                 self.warn("inbound foreign keys were dropped when this migration started (inbound_fks=drop) and "
                           "are restored only on revert: " + pl.describe_inbound_fks(dropped, self.key))
+            self.changed = True
             if self.check_mode:
                 self.plan['steps'] = self.remaining_steps(state['step'])
                 return
             self.log('resuming after step %s' % state['step'])
+            if not write_guard.installed(self.db, self.parent_oid()):  # a migration begun by an older version
+                write_guard.install(self.db, self.state_schema, self.t_parent)
+                self.db.commit()
         self.diff = {'before': {'table': self.key, 'partitioned': False},
                      'after': {'table': self.key, 'partitioned': True, 'interval': self.interval.pg_text,
                                'old_table': '%s.%s' % (self.schema, self.old_name)}}
@@ -400,15 +411,15 @@ class Migration(object):
         if bad:
             names = pl.describe_inbound_fks(bad, self.key)
             if self.p['inbound_fks'] == 'drop':
-                self.warn("inbound foreign keys will be dropped (inbound_fks=drop) and restored only on revert: "
-                          + names)
+                self.warn("inbound foreign keys will be dropped (%s: drop) and restored only on revert: %s"
+                          % (self.opt('inbound_fks'), names))
             else:
                 problems.append(
                     "foreign keys of other tables reference %s on columns without %s, and a partitioned table "
                     "can only be referenced through a key containing the partition key: %s. Fix: drop them, or "
                     "widen them to include %s (add the column to the referencing table and reference "
-                    "(..., %s)), or set inbound_fks: drop to have them dropped and reported"
-                    % (self.key, self.control, names, self.control, self.control))
+                    "(..., %s)), or set %s: drop to have them dropped and reported"
+                    % (self.key, self.control, names, self.control, self.control, self.opt('inbound_fks')))
         if snap['views']:
             problems.append("views/rules depend on %s and would keep pointing at %s.%s after the rename: %s. "
                             "Drop them before the migration and re-create them afterwards"
@@ -448,18 +459,21 @@ class Migration(object):
         premade = pl.premake_buckets(now, self.interval, self.p['premake'])
         premade = [current] + list(premade[1:])
         snap['start_partition'] = current.isoformat()
-        self.retention_check(tbl, snap)
-        # disk
-        path = catalog.data_path_for(self.db, tbl['tablespace'])
+        problems.extend(self.future_rows_check(pl.add_interval(premade[-1], self.interval)))
+        problems.extend(self.retention_problems(tbl, snap))
+        # disk: the partitions go to the table's tablespace, else to default_tablespace
+        space = tbl['tablespace'] or catalog.setting(self.db, 'default_tablespace') or None
+        path = catalog.data_path_for(self.db, space)
         free = catalog.free_disk(path)
         needed = pl.disk_needed(tbl['table_bytes'], tbl['index_bytes'])
+        where = '%s (tablespace %s)' % (path, space) if space else path
         if free is None:
-            self.warn("free disk space unknown (data directory %s not readable from where the module runs); "
-                      "make sure about %s are free" % (path or 'unknown', pl.human_bytes(needed)))
+            self.warn("free disk space unknown (%s not readable from where the module runs); "
+                      "make sure about %s are free" % (where or 'the data directory', pl.human_bytes(needed)))
         elif free < needed and self.p['disk_check']:
             problems.append("not enough disk space: about %s needed for the copy and its indexes, %s free on %s. "
-                            "Free space, or set disk_check: false if you know better"
-                            % (pl.human_bytes(needed), pl.human_bytes(free), path))
+                            "Free space, or set %s: false if you know better"
+                            % (pl.human_bytes(needed), pl.human_bytes(free), where, self.opt('disk_check')))
         # lock budget
         max_locks = int(catalog.setting(self.db, 'max_locks_per_transaction') or 64)
         max_conn = int(catalog.setting(self.db, 'max_connections') or 100)
@@ -475,11 +489,63 @@ class Migration(object):
         self.plan['pk_changed'] = self.pk_changed
         self.plan['steps'] = list(pl.STEPS)
         self.plan['timezone'] = self.db.scalar("SELECT current_setting('TimeZone')")
+        problems.extend(self.predict_partition_names())
         self.partitions_created = [p['name'] for p in self.plan['partitions']]
         if problems:
             raise MigrationError('preflight found problems, nothing was changed:\n- ' + '\n- '.join(problems))
         self.db.rollback()
         return snap
+
+    def future_rows_check(self, bound):
+        """Rows at or after the end of the premade partitions. pg_partman's maintenance counts premake
+        from the newest child, so one row dated 2100 would stop it making partitions for today's rows."""
+        c = sql.Identifier(self.control)
+        n, first, last, parts = self.db.execute(sql.SQL(
+            'SELECT count(*), min({c})::text, max({c})::text, count(DISTINCT date_trunc(%s, {c})) FROM {t} '
+            'WHERE {c} >= %s').format(c=c, t=self.t_parent), (self.interval.trunc, bound), record=False)[0]
+        self.db.rollback()
+        if not n:
+            return []
+        consequence = ("pg_partman's maintenance counts premake from the newest partition, so it would make no "
+                       "partitions for new rows until then, and they would pile up in the default partition")
+        if self.p.get('allow_future_rows'):
+            self.warn("%d rows of %s lie beyond now + premake (%s to %s, %d partitions; %s: true): %s. Create "
+                      "the partitions ahead yourself and watch the default partition (verify.yml)"
+                      % (n, self.key, first, last, parts, self.opt('allow_future_rows'), consequence))
+            return []
+        return ["%d rows of %s have %s at or after %s, beyond now + premake (%s to %s, in %d partitions): %s. "
+                "Fix or delete those rows first (SELECT * FROM %s WHERE %s >= '%s'), or set %s: true to migrate "
+                "them anyway and keep the partitions ahead yourself"
+                % (n, self.key, self.control, bound.isoformat(), first, last, parts, consequence, self.key,
+                   pl.quote_ident(self.control), bound.isoformat(), self.opt('allow_future_rows'))]
+
+    def predict_partition_names(self):
+        """Name every planned child as the installed pg_partman will (its own check_name_length, then
+        PostgreSQL's cut at 63 bytes): pg_partman 4.x counts characters, so a long multibyte table name
+        loses its date suffix and every child would get the same name."""
+        fmt = pl.datetime_format(self.major, self.interval)
+        parts = self.plan['partitions']
+        suffixes = [_parse_dt(p['from']).strftime(fmt) for p in parts]
+        fn = sql.SQL('{}.check_name_length').format(sql.Identifier(self.partman_schema))
+        rows = self.db.execute(sql.SQL(
+            'SELECT {fn}(%s, s, true)::name::text FROM unnest(%s::text[]) WITH ORDINALITY u(s, i) ORDER BY i'
+        ).format(fn=fn), (self.name, suffixes), record=False)
+        default = self.db.scalar(sql.SQL("SELECT {}(%s, '_default')::name::text").format(fn), (self.name,))
+        self.db.rollback()
+        names = [r[0] for r in rows]
+        for p, name in zip(parts, names):
+            p['name'] = pl.qualified(self.schema, name)
+        self.plan['default_partition'] = pl.qualified(self.schema, default)
+        clashes = sorted(set(n for n in names + [default, self.name, self.old_name]
+                             if (names + [default, self.name, self.old_name]).count(n) > 1))
+        if not clashes:
+            return []
+        room = pl.NAMEDATALEN - len(('_p' + suffixes[0]).encode('utf-8'))
+        return ["pg_partman %s would give several partitions of %s the same name (%s): the table's name is %d "
+                "characters, %d bytes, and with the date suffix the names pass PostgreSQL's limit of 63 bytes. "
+                "Rename the table to at most %d bytes first (ALTER TABLE ... RENAME TO ...)"
+                % (self.partman_version, self.key, ', '.join(clashes[:3]), len(self.name),
+                   len(self.name.encode('utf-8')), room)]
 
     def trunc_sql(self):
         return sql.SQL('date_trunc({}, {})').format(sql.Literal(self.interval.trunc), sql.Identifier(self.control))
@@ -511,25 +577,34 @@ SELECT bucket::timestamptz, NULL::bigint FROM b WHERE bucket IS NOT NULL""").for
         return buckets, counts
 
     def retention_check(self, tbl, snap):
+        problems = self.retention_problems(tbl, snap)
+        if problems:
+            raise MigrationError(problems[0])
+
+    def retention_problems(self, tbl, snap):
+        """What the first maintenance run would take away from the live table: partitions older than
+        the retention are dropped (retention_keep_table: false) or detached (true). Either needs the
+        user's explicit confirmation when those partitions hold rows."""
         ret = self.p.get('retention')
-        if not ret or self.p['retention_keep_table']:
-            if ret:
-                self.warn("with retention %s, pg_partman maintenance will detach (retention_keep_table: true keeps "
-                          "them as tables) partitions older than that" % ret)
-            return
-        target = self.t_parent if not (tbl and tbl['partitioned']) else self.t_parent
-        rows = self.db.scalar(sql.SQL('SELECT count(*) FROM {} WHERE {} < now() - %s::interval').format(
-            target, sql.Identifier(self.control)), (ret,))
+        if not ret:
+            return []
+        keep = self.p['retention_keep_table']
+        verb, confirm = ('detach', 'retention_confirm_detach') if keep else ('DROP', 'retention_confirm_drop')
+        rows, parts = self.db.execute(sql.SQL(
+            'SELECT count(*), count(DISTINCT date_trunc(%s, {c})) FROM {t} WHERE {c} < now() - %s::interval'
+        ).format(c=sql.Identifier(self.control), t=self.t_parent), (self.interval.trunc, ret), record=False)[0]
         self.db.rollback()
-        if rows and not self.p['retention_confirm_drop']:
-            raise MigrationError(
-                "retention %s with retention_keep_table: false would DROP %d rows of %s older than %s on the "
-                "first pg_partman maintenance run. Nothing was changed. Set retention_confirm_drop: true if that "
-                "is intended, or keep the tables (retention_keep_table: true) or lengthen retention."
-                % (ret, rows, self.key, ret))
-        if rows:
-            self.warn("retention will drop %d rows older than %s at the next maintenance run "
-                      "(retention_confirm_drop: true)" % (rows, ret))
+        if not rows:
+            return []
+        what = ("retention %s (%s: %s) would %s %d partitions holding %d rows of %s older than %s at the first "
+                "pg_partman maintenance run" % (ret, self.opt('retention_keep_table'), str(keep).lower(), verb,
+                                                  parts, rows, self.key, ret))
+        if self.p.get(confirm):
+            self.warn(what + ' (%s: true)' % self.opt(confirm))
+            return []
+        return ["%s%s. Nothing was changed. Set %s: true if that is intended, or lengthen %s (or leave it empty "
+                "to keep every partition)" % (what, ', taking them away from the table the application reads'
+                                              if keep else '', self.opt(confirm), self.opt('retention'))]
 
     # ---------------------------------------------------------------- prepare
     def prepare(self, snap):
@@ -579,6 +654,7 @@ SELECT bucket::timestamptz, NULL::bigint FROM b WHERE bucket IS NOT NULL""").for
         q, args = pm.create_parent(self.partman_schema, self.major, self.key, self.control,
                                    self.interval.pg_text, self.p['premake'], snap['start_partition'])
         db.execute(q, args)
+        write_guard.install(db, self.state_schema, self.t_parent)
         extra = {'index_renames': renames, 'pk_changed': self.pk_changed, 'plan': self.plan}
         st.create(db, self.state_schema, self.key, '%s.%s' % (self.schema, self.old_name), 'prepared',
                   dict((k, v) for k, v in self.p.items() if k != 'login_password'), snap, extra,
@@ -692,20 +768,19 @@ SELECT bucket::timestamptz, NULL::bigint FROM b WHERE bucket IS NOT NULL""").for
 
     def copy_partition(self, db, p, snap, cols, over, counts, total_est, progress):
         """Copy one child (range method) on connection db."""
-        # a child must hold exactly what the state says was committed into it
+        # A child holds exactly what the state says was committed into it: each slice commits together
+        # with its state row. Anything else was written or deleted by someone else, and a row this
+        # module did not write is never deleted by it.
         have = db.scalar(sql.SQL('SELECT count(*) FROM ONLY {}').format(_ident(p['partition'])))
-        if have != p['rows']:
-            if p['rows'] == 0 or have < p['rows']:
-                db.execute(sql.SQL('TRUNCATE {}').format(_ident(p['partition'])))
-                st.partition_reset(db, self.state_schema, self.key, p['partition'])
-                db.commit()
-                progress.add(-p['rows'])
-                p = dict(p, rows=0, done_upto=None)
-            else:
-                raise MigrationError(
-                    "%s holds %d rows but the migration committed %d into it: something else writes into "
-                    "the new table. Stop the application, then run again." % (p['partition'], have, p['rows']))
         db.rollback()
+        if have != p['rows']:
+            raise MigrationError(
+                "%s holds %d rows but the migration committed %d into it: something else %s the new table "
+                "(directly into the partition, or before the write guard existed). Nothing was deleted. Stop "
+                "whatever writes to %s, then revert (state: reverted copies rows missing from %s.%s back into it) "
+                "and run the migration again." % (p['partition'], have, p['rows'],
+                                                  'wrote into' if have > p['rows'] else 'deleted rows of',
+                                                  self.key, self.schema, self.old_name))
         est = None
         lo_key = db.scalar(sql.SQL('SELECT %s::{}::timestamptz').format(sql.SQL(snap['control_type'])),
                            (p['lo'],))
@@ -1052,6 +1127,7 @@ SELECT bucket::timestamptz, NULL::bigint FROM b WHERE bucket IS NOT NULL""").for
     # -------------------------------------------------------------- configure
     def step_configure(self, state):
         self.configure(state, finished=False)
+        write_guard.remove(self.db, self.t_parent)
         st.update(self.db, self.state_schema, self.key, finished_at=datetime.datetime.now(datetime.timezone.utc),
                   message='migrated')
 

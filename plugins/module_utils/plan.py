@@ -11,6 +11,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import calendar
 import datetime
 import hashlib
 import re
@@ -280,7 +281,9 @@ def add_interval(start, interval, n=1):
         return start + datetime.timedelta(weeks=n)
     months = {'month': 1, 'quarter': 3, 'year': 12}[interval.key] * n
     m0 = start.year * 12 + (start.month - 1) + months
-    return start.replace(year=m0 // 12, month=m0 % 12 + 1)
+    year, month = m0 // 12, m0 % 12 + 1
+    # as PostgreSQL does: 31 January + 1 month is 28 (29) February
+    return start.replace(year=year, month=month, day=min(start.day, calendar.monthrange(year, month)[1]))
 
 
 def buckets_for_values(values, interval):
@@ -453,34 +456,68 @@ def adapt_slice_width(width, rows, batch_size, min_width, max_width):
     return max(min_width, min(new, max_width))
 
 
-def validate_params(params):
-    """Check parameter combinations; returns the parsed Interval."""
-    interval = parse_interval(params.get('interval'))
-    if params.get('premake') is not None and params['premake'] < 1:
-        raise PlanError("premake must be 1 or more")
-    if params.get('batch_size') is not None and params['batch_size'] < 1:
-        raise PlanError("batch_size must be 1 or more")
-    if params.get('jobs') is not None and params['jobs'] < 1:
-        raise PlanError("jobs must be 1 or more")
+# create_parent makes every premade partition in one transaction, each taking locks: far more than a
+# few hundred exhausts the lock table ("out of shared memory") after holding the table for minutes.
+MAX_PREMAKE = 1000
+
+
+def validate_params(params, var_prefix=''):
+    """Check parameter combinations; returns the parsed Interval. Messages name each option as
+    var_prefix + option, the name the user set (a role passes its variables' prefix)."""
+    def name(option):
+        return var_prefix + option
+    try:
+        interval = parse_interval(params.get('interval'))
+    except PlanError as e:
+        raise PlanError('%s: %s' % (name('interval'), e))
+    premake = params.get('premake')
+    if premake is not None and not 1 <= premake <= MAX_PREMAKE:
+        raise PlanError("%s is %s; it must be between 1 and %d partitions ahead (pg_partman makes them all in "
+                        "one transaction, and maintenance keeps them coming): set %s to a few days' worth, "
+                        "e.g. 3 to 14" % (name('premake'), premake, MAX_PREMAKE, name('premake')))
+    for option in ('batch_size', 'jobs', 'lock_timeout', 'progress_interval'):
+        if params.get(option) is not None and params[option] < 1:
+            raise PlanError("%s is %s; it must be 1 or more: set %s to a positive number"
+                            % (name(option), params[option], name(option)))
     suffix = params.get('old_suffix')
     if suffix is not None and (not suffix or not re.match(r'^[A-Za-z0-9_]+$', suffix)):
-        raise PlanError("old_suffix must be a non-empty string of letters, digits and underscores")
+        raise PlanError("%s must be a non-empty string of letters, digits and underscores (e.g. _old)"
+                        % name('old_suffix'))
     if params.get('retention'):
-        try:
-            parse_retention(params['retention'])
-        except PlanError:
-            raise
+        seconds = retention_seconds(params['retention'], name('retention'))
+        if seconds < interval.approx_seconds:
+            raise PlanError("%s %r is shorter than one partition (%s): pg_partman would remove every partition "
+                            "but the newest. Set %s to at least %s, e.g. '30 days'"
+                            % (name('retention'), params['retention'], interval.pg_text, name('retention'),
+                               interval.pg_text))
     return interval
 
 
-def parse_retention(text):
-    """Validate retention text ('30 days', '6 months', '1 year'); returns it normalised."""
+_RETENTION_UNITS = (
+    (r'years?|y', 365 * 86400), (r'mons?|months?', 30 * 86400), (r'weeks?|w', 7 * 86400),
+    (r'days?|d', 86400), (r'hours?|h', 3600), (r'mins?|minutes?', 60),
+)
+
+
+def retention_seconds(text, option='retention'):
+    """Approximate length of a retention interval ('30 days', '1 year 6 months'). A number without
+    a unit is refused: ansible's -e key=value splits '30 days' at the space and passes '30', which
+    PostgreSQL would read as 30 seconds."""
     norm = re.sub(r'\s+', ' ', str(text).strip().lower())
-    if not re.match(r'^(\d+ ?(years?|y|mons?|months?|weeks?|w|days?|d|hours?|h|mins?|minutes?)'
-                    r'( |$))+$', norm + ' '):
-        raise PlanError("retention '%s' is not an interval pg_partman understands; give e.g. '30 days', "
-                        "'6 months' or '1 year'" % text)
-    return norm
+    total = 0
+    pos = 0
+    for m in re.finditer(r'(\d+) ?([a-z]+) ?', norm):
+        if m.start() != pos:
+            break
+        unit = [sec for pattern, sec in _RETENTION_UNITS if re.match('^(%s)$' % pattern, m.group(2))]
+        if not unit:
+            break
+        total += int(m.group(1)) * unit[0]
+        pos = m.end()
+    if not norm or pos != len(norm) or total <= 0:
+        raise PlanError("%s %r is not an interval with a unit; give e.g. '30 days', '6 months' or '1 year' (on "
+                        "the command line quote it as JSON: -e '{\"%s\": \"30 days\"}')" % (option, text, option))
+    return total
 
 
 def build_plan(snapshot, params, interval, major, buckets, premade, now_bucket=None,

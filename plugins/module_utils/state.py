@@ -148,13 +148,6 @@ def partition_progress(db, schema, table, partition, done_upto, add_rows, done, 
         (done_upto, add_rows, done, seconds, table, partition), record=False)
 
 
-def partition_reset(db, schema, table, partition):
-    db.execute(sql.SQL(
-        'UPDATE {}.{} SET done_upto = NULL, rows = 0, done = false, seconds = 0 '
-        'WHERE table_name = %s AND partition = %s').format(sql.Identifier(schema), sql.Identifier(PARTS)),
-        (table, partition), record=False)
-
-
 def partition_reverted(db, schema, table, partition):
     db.execute(sql.SQL(
         'INSERT INTO {}.{} (table_name, partition, reverted) VALUES (%s, %s, true) '

@@ -58,14 +58,19 @@ options:
     default: 1 day
   premake:
     description:
-      - Partitions pg_partman keeps ready ahead of the current one.
+      - Partitions pg_partman keeps ready ahead of the current one, 1 to 1000 (pg_partman makes them all in one
+        transaction).
     type: int
     default: 3
   retention:
     description:
-      - pg_partman retention (interval text such as C(90 days)); none by default.
-      - When O(retention_keep_table=false) and partitions older than the retention hold rows, the module refuses
-        unless O(retention_confirm_drop=true), and says how many rows the first maintenance run would drop.
+      - pg_partman retention (interval text such as C(90 days)); none by default. It needs a unit and must be at
+        least one O(interval). A number alone (C(30), which C(-e retention=30 days) on a command line passes) is
+        refused.
+      - When partitions older than the retention hold rows, the first maintenance run would take them away from the
+        table, dropping them (O(retention_keep_table=false)) or detaching them (true). The module refuses unless
+        O(retention_confirm_drop=true) or O(retention_confirm_detach=true) respectively, and says how many
+        partitions and rows that would be.
     type: str
   retention_keep_table:
     description:
@@ -77,6 +82,26 @@ options:
       - Confirm that O(retention) with O(retention_keep_table=false) may drop migrated history.
     type: bool
     default: false
+  retention_confirm_detach:
+    description:
+      - Confirm that O(retention) with O(retention_keep_table=true) may detach partitions holding migrated history
+        from the table (they stay as plain tables, no longer read through it).
+    type: bool
+    default: false
+  allow_future_rows:
+    description:
+      - Rows whose O(control) lies beyond now + O(premake) intervals are refused by default, with their number and
+        range, because pg_partman's maintenance counts premake from the newest partition, so it would make no partitions
+        for new rows until that date and they would land in the default partition.
+      - V(true) migrates them anyway (with a warning); the partitions ahead are then yours to keep.
+    type: bool
+    default: false
+  var_prefix:
+    description:
+      - Prefix put before an option's name where a message names it, so that a role's user reads the variable
+        they set (role C(soar.partman.migration) passes C(migration_)).
+    type: str
+    default: ''
   state:
     description:
       - C(partitioned) migrates (or resumes a migration, or adjusts the pg_partman settings of a finished one).
@@ -288,6 +313,9 @@ def argument_spec():
         retention=dict(type='str'),
         retention_keep_table=dict(type='bool', default=True),
         retention_confirm_drop=dict(type='bool', default=False),
+        retention_confirm_detach=dict(type='bool', default=False),
+        allow_future_rows=dict(type='bool', default=False),
+        var_prefix=dict(type='str', default=''),
         state=dict(type='str', default='partitioned', choices=['partitioned', 'reverted']),
         batch_size=dict(type='int', default=50000),
         jobs=dict(type='int', default=1),

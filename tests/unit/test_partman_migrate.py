@@ -304,8 +304,8 @@ def test_validate_params():
         bad = dict(base, **{k: v})
         with pytest.raises(pl.PlanError):
             pl.validate_params(bad)
-    assert pl.parse_retention('90 days') == '90 days'
-    assert pl.parse_retention('1 year 6 months') == '1 year 6 months'
+    assert pl.retention_seconds('90 days') == 90 * 86400
+    assert pl.retention_seconds('1 year 6 months') == (365 + 180) * 86400
 
 
 # ---------------------------------------------------------------- progress
@@ -347,3 +347,33 @@ def test_interleave_second_half_keeps_every_item_and_spreads_the_extra():
     assert _interleave_second_half([1, 2], ['a', 'b', 'c']) == [1, 2, 'a', 'b', 'c']
     assert _interleave_second_half([], ['a']) == ['a']
     assert _interleave_second_half([1, 2, 3], []) == [1, 2, 3]
+
+
+# ------------------------------------------------------- issue 10: the attack's inputs
+def test_month_interval_on_the_31st():
+    """premake with interval 1 month crashed from the 29th to the 31st ('day is out of range')."""
+    month = pl.parse_interval('1 month')
+    jan31 = datetime.datetime(2027, 1, 31, 15, 0)
+    assert pl.add_interval(jan31, month) == datetime.datetime(2027, 2, 28, 15, 0)
+    assert pl.add_interval(datetime.datetime(2028, 1, 30), month) == datetime.datetime(2028, 2, 29)
+    assert pl.add_interval(jan31, pl.parse_interval('3 months'), 1) == datetime.datetime(2027, 4, 30, 15, 0)
+    assert pl.premake_buckets(jan31, month, 3) == [datetime.datetime(2027, m, 1) for m in (1, 2, 3, 4)]
+
+
+@pytest.mark.parametrize('text', ['30', '30 seconds', '', '1 dy', 'forever', '0 days', 'days 30', '-1 day'])
+def test_retention_needs_a_unit(text):
+    with pytest.raises(pl.PlanError, match='not an interval with a unit'):
+        pl.retention_seconds(text)
+
+
+def test_validation_names_the_users_variable():
+    base = {'interval': '1 day', 'premake': 3, 'batch_size': 10, 'jobs': 1, 'old_suffix': '_old'}
+    with pytest.raises(pl.PlanError, match='migration_retention .* shorter than one partition'):
+        pl.validate_params(dict(base, retention='1 hour'), 'migration_')
+    with pytest.raises(pl.PlanError, match=r'migration_premake is 100000; it must be between 1 and 1000'):
+        pl.validate_params(dict(base, premake=100000), 'migration_')
+    with pytest.raises(pl.PlanError, match=r'^migration_interval: '):
+        pl.validate_params(dict(base, interval='5 days'), 'migration_')
+    with pytest.raises(pl.PlanError, match=r'^batch_size is -1'):
+        pl.validate_params(dict(base, batch_size=-1))
+    assert pl.validate_params(dict(base, retention='1 day', premake=1000)).key == 'day'
