@@ -13,7 +13,7 @@ export ANSIBLE_ROLES_PATH := $(CURDIR)/tests/fixtures/roles
 export ANSIBLE_FORCE_COLOR ?= 0
 export PY_COLORS ?= 0
 
-.PHONY: help venv collection images unit lint sanity molecule test demo demo-clean bench clean
+.PHONY: help host venv collection images unit lint sanity molecule test demo demo-clean bench clean
 
 help:
 	@echo "make demo   - start a demo host, load a SOAR-like database, run playbooks/migrate.yml"
@@ -21,7 +21,11 @@ help:
 	@echo "make images - build the local systemd test-host images (debootstrap + docker import)"
 	@echo "make bench  - benchmarks under bench/ (print figures)"
 
-$(BIN)/ansible-playbook: requirements.txt
+# Docker, debootstrap, shellcheck, python3-venv: installed and started when missing (as root).
+host:
+	@tests/host-setup.sh
+
+$(BIN)/ansible-playbook: requirements.txt | host
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -r requirements.txt
@@ -36,7 +40,7 @@ $(COLLECTION_LINK):
 	ln -sfn ../../.. $@
 
 # Both suites at once: debootstrap mostly waits on the mirror.
-images:
+images: host
 	@pids=; for suite in $(SUITES); do tests/images/build.sh $$suite & pids="$$pids $$!"; done; \
 	 rc=0; for p in $$pids; do wait $$p || rc=1; done; exit $$rc
 
@@ -57,13 +61,16 @@ molecule: venv collection images
 
 test: unit lint sanity molecule
 
-demo: venv collection images
+# The demo host runs bookworm only: the trixie image is not built for it.
+demo: venv collection
+	$(MAKE) images SUITES=$${DEMO_SUITE:-bookworm}
 	tests/demo.sh
 
 demo-clean:
 	-docker rm -f soar-partman-demo
 
-bench: venv collection images
+bench: venv collection
+	$(MAKE) images SUITES=$${BENCH_SUITE:-bookworm}
 	bench/run.sh
 
 clean: demo-clean
