@@ -13,7 +13,7 @@ export ANSIBLE_ROLES_PATH := $(CURDIR)/tests/fixtures/roles
 export ANSIBLE_FORCE_COLOR ?= 0
 export PY_COLORS ?= 0
 
-.PHONY: help host venv collection images unit lint sanity molecule test demo demo-clean bench clean
+.PHONY: help host venv collection images images-db unit lint sanity molecule test demo demo-clean bench clean
 
 help:
 	@echo "make demo   - start a demo host, load a SOAR-like database, run playbooks/migrate.yml"
@@ -44,6 +44,11 @@ images: host
 	@pids=; for suite in $(SUITES); do tests/images/build.sh $$suite & pids="$$pids $$!"; done; \
 	 rc=0; for p in $$pids; do wait $$p || rc=1; done; exit $$rc
 
+# The scenarios but provision start from images with PostgreSQL and PostGIS installed already.
+images-db: images
+	@pids=; for suite in $(SUITES); do tests/images/bake.sh $$suite & pids="$$pids $$!"; done; \
+	 rc=0; for p in $$pids; do wait $$p || rc=1; done; exit $$rc
+
 unit: venv collection
 	$(BIN)/pytest -q tests/unit
 
@@ -53,7 +58,7 @@ lint: venv collection
 sanity: venv
 	tests/sanity.sh
 
-molecule: venv collection images
+molecule: venv collection images-db
 	@for s in $(SCENARIOS); do \
 	  echo "=== molecule test -s $$s"; \
 	  $(BIN)/molecule test -s $$s || exit 1; \

@@ -2,12 +2,13 @@
 # Start (or keep) a systemd test host from a local image and wait until systemd has booted.
 # Usage: tests/images/start-host.sh NAME [SUITE [DOCKER-RUN-OPTION...]]
 #   SUITE: bookworm | trixie (default bookworm). A running host of another suite is replaced.
+#   SOAR_IMAGE overrides the image (default soar-partman/SUITE:latest).
 #   Extra options go to `docker run` (for example --shm-size=2g for the bench host).
 set -euo pipefail
 name=${1:?usage: start-host.sh NAME [SUITE [DOCKER-RUN-OPTION...]]}
 suite=${2:-bookworm}
 shift $(( $# < 2 ? $# : 2 ))
-image=soar-partman/$suite:latest
+image=${SOAR_IMAGE:-soar-partman/$suite:latest}
 docker image inspect "$image" >/dev/null 2>&1 || {
   echo "image $image is missing: run 'make images' first" >&2; exit 1; }
 current=$(docker inspect -f '{{.Config.Image}}' "$name" 2>/dev/null || true)
