@@ -71,8 +71,17 @@ def run_module(*extra):
 
 
 def module_pids():
+    """The module's processes on this machine, not those of test containers running beside it."""
     out = subprocess.run(['pgrep', '-f', 'AnsiballZ_partman_migrate'], capture_output=True, text=True, check=False)
-    return [int(p) for p in out.stdout.split()]
+    own = os.readlink('/proc/self/ns/pid')
+    pids = []
+    for p in out.stdout.split():
+        try:
+            if os.readlink('/proc/%s/ns/pid' % p) == own:
+                pids.append(int(p))
+        except OSError:   # gone meanwhile
+            pass
+    return pids
 
 
 def state():
