@@ -56,6 +56,11 @@ options:
     description:
       - Further libpq connection keywords, for example C(connect_timeout).
       - They win over the options above; C(application_name) defaults to C(soar.partman).
+      - The option is C(no_log) - the values of secret keywords (C(password), C(sslpassword), C(passfile), and any
+        keyword not known to be harmless) are never logged, returned or stored in a state table; the other
+        values are shown in the results.
+      - A connection string given as the database name (here as C(dbname), or in O(login_db)) is refused;
+        give the password in O(login_password).
     type: dict
     default: {}
 '''

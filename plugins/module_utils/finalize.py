@@ -91,7 +91,8 @@ class Finalize(object):
         db = self.db
         state = st.load(db, self.state_schema, self.key)
         if state and state.get('old_table'):
-            self.old_schema, self.old_name = pl.split_table_name(state['old_table'])
+            # stored raw as schema.name (never quoted; names with a period are refused by the migration)
+            self.old_schema, self.old_name = state['old_table'].split('.', 1)
             self.result['old_table'] = '%s.%s' % (self.old_schema, self.old_name)
         old = catalog.table_info(db, self.old_schema, self.old_name)
         new = catalog.table_info(db, self.schema, self.name)
@@ -155,11 +156,11 @@ class Finalize(object):
         if failed:
             raise FinalizeError('not dropping %s: %s' % (self.result['old_table'],
                                                          '; '.join(c['detail'] for c in failed)))
-        self.result['changed'] = True
         self.result['msg'] = ('%s%s dropped: %s rows, all present in %s'
                               % (self.result['old_table'], ' would be' if self.module.check_mode else '',
                                  self.result['old_rows'], self.key))
         if self.module.check_mode:
+            self.result['changed'] = True
             return self.result
         try:
             db.execute(sql.SQL('DROP TABLE {}').format(t_old))
@@ -171,6 +172,8 @@ class Finalize(object):
                   message='finalized: %s dropped at %s' % (self.result['old_table'],
                                                            datetime.datetime.now(datetime.timezone.utc).isoformat()))
         db.commit()
+        # changed only once the drop is committed: a failed DROP (rolled back) reports changed=false
+        self.result['changed'] = True
         self.result['dropped'] = True
         return self.result
 
@@ -211,11 +214,14 @@ class Finalize(object):
 
 
 def run(module):
-    f = Finalize(module)
+    try:
+        f = Finalize(module)
+    except pl.PlanError as e:
+        module.fail_json(msg='%s (nothing was changed)' % e, changed=False)
     try:
         result = f.run()
     except FinalizeError as e:
-        module.fail_json(msg=str(e), **dict((k, v) for k, v in f.result.items() if k != 'msg'))
+        module.fail_json(msg=str(e), **dict((k, v) for k, v in f.result.items() if k != 'msg'))  # changed is false
     except psycopg2.Error as e:
         module.fail_json(msg='database error: %s; nothing was dropped' % str(e).strip(),
                          **dict((k, v) for k, v in f.result.items() if k != 'msg'))

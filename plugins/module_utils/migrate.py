@@ -19,7 +19,7 @@ from ansible_collections.soar.partman.plugins.module_utils import partman as pm
 from ansible_collections.soar.partman.plugins.module_utils import plan as pl
 from ansible_collections.soar.partman.plugins.module_utils import state as st
 from ansible_collections.soar.partman.plugins.module_utils import write_guard
-from ansible_collections.soar.partman.plugins.module_utils.connection import connect, Database
+from ansible_collections.soar.partman.plugins.module_utils.connection import connect, Database, public_params
 from ansible_collections.soar.partman.plugins.module_utils.progress import Progress
 
 try:
@@ -657,7 +657,7 @@ SELECT bucket::timestamptz, NULL::bigint FROM b WHERE bucket IS NOT NULL""").for
         write_guard.install(db, self.state_schema, self.t_parent)
         extra = {'index_renames': renames, 'pk_changed': self.pk_changed, 'plan': self.plan}
         st.create(db, self.state_schema, self.key, '%s.%s' % (self.schema, self.old_name), 'prepared',
-                  dict((k, v) for k, v in self.p.items() if k != 'login_password'), snap, extra,
+                  public_params(self.p), snap, extra,
                   db.scalar("SELECT current_setting('TimeZone')"), self.partman_version, snap['copy_method'])
         db.commit()
         self.log('prepared: %s renamed to %s, partitioned parent created' % (self.key, self.old_name))

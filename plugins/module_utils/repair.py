@@ -49,6 +49,23 @@ def identity_always(columns):
     return [c['name'] for c in columns if c.get('identity') == 'a']
 
 
+def validate(params):
+    """Problems with the options (names and fixes), found before connecting; [] when none."""
+    problems = []
+    if params.get('max_batches') is not None and params['max_batches'] < 0:
+        problems.append("max_batches is %d: give the number of batches (one partition interval each) to move in this "
+                        "run, 1 or more, or 0 to move every stranded row" % params['max_batches'])
+    if params.get('lock_wait') is not None and params['lock_wait'] < 0:
+        problems.append("lock_wait is %d: give the seconds to wait for row locks, 1 or more, or 0 to wait without "
+                        "limit" % params['lock_wait'])
+    if params.get('lock_timeout') is not None and params['lock_timeout'] < 0:
+        problems.append("lock_timeout is %d: give the seconds to wait for table locks, 0 or more"
+                        % params['lock_timeout'])
+    if not (params.get('table') or '').strip():
+        problems.append("table is empty: give the partitioned table, schema-qualified (public.fixes)")
+    return problems
+
+
 class Repair(object):
 
     def __init__(self, module):
@@ -57,12 +74,17 @@ class Repair(object):
         self.queries = []
         self.warnings = []
         self.db = None
+        # True once something was committed: a failure after that must not claim changed=false.
+        self.committed = False
 
     def settings(self):
         return {'statement_timeout': '0', 'lock_timeout': '%ds' % self.p['lock_timeout'],
                 'idle_in_transaction_session_timeout': '0', 'DateStyle': 'ISO, YMD'}
 
     def run(self):
+        problems = validate(self.p)
+        if problems:
+            raise RepairError('; '.join(problems) + ' (nothing was changed)')
         self.db = connect(self.module, session_settings=self.settings(), queries=self.queries)
         try:
             return self._run()
@@ -171,6 +193,7 @@ class Repair(object):
             db.commit()
             if not moved:
                 break
+            self.committed = True
             result['batches'] += 1
             result['rows_moved'] += moved
             self.module.log('partman_repair %s: batch %d moved %d rows' % (parent, result['batches'], moved))
@@ -221,6 +244,7 @@ class Repair(object):
         try:
             db.execute(query, args)
             db.commit()
+            self.committed = True
         except psycopg2.Error as e:
             db.rollback()
             raise RepairError("creating the missing children ahead of now (%s) failed: %s"
@@ -232,6 +256,7 @@ class Repair(object):
         try:
             self.db.execute(query, args)
             self.db.commit()
+            self.committed = True
         except psycopg2.Error as e:
             self.db.rollback()
             raise RepairError("the rows are out of the default partition, but maintenance of %s failed: %s"
@@ -240,10 +265,15 @@ class Repair(object):
 
 
 def run(module):
+    repair = Repair(module)
     try:
-        result = Repair(module).run()
-        for notice in result['notices']:
-            module.warn(notice)
-        module.exit_json(**result)
+        result = repair.run()
     except (RepairError, ps.InfoError) as e:
-        module.fail_json(msg=str(e))
+        module.fail_json(msg=str(e), changed=repair.committed)
+    except psycopg2.Error as e:
+        done = ' (rows moved before it are committed; a re-run continues)' if repair.committed \
+            else ' (nothing was changed)'
+        module.fail_json(msg='database error: %s%s' % (str(e).strip(), done), changed=repair.committed)
+    for notice in result['notices']:
+        module.warn(notice)
+    module.exit_json(**result)

@@ -228,7 +228,7 @@ now:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.soar.partman.plugins.module_utils.connection import (
-    connection_argument_spec, HAS_PSYCOPG2, PSYCOPG2_IMPORT_ERROR, missing_required_lib,
+    connection_argument_spec, HAS_PSYCOPG2, PSYCOPG2_IMPORT_ERROR, missing_required_lib, protect_secrets,
 )
 from ansible_collections.soar.partman.plugins.module_utils.info import run, BACKENDS
 
@@ -257,6 +257,7 @@ def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     if not HAS_PSYCOPG2:
         module.fail_json(msg=missing_required_lib('psycopg2'), exception=PSYCOPG2_IMPORT_ERROR)
+    protect_secrets(module)
     run(module)
 
 

@@ -298,7 +298,7 @@ plan:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.soar.partman.plugins.module_utils.connection import (
-    connection_argument_spec, HAS_PSYCOPG2, PSYCOPG2_IMPORT_ERROR, missing_required_lib,
+    connection_argument_spec, HAS_PSYCOPG2, PSYCOPG2_IMPORT_ERROR, missing_required_lib, protect_secrets,
 )
 from ansible_collections.soar.partman.plugins.module_utils.migrate import run
 
@@ -336,6 +336,7 @@ def argument_spec():
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    protect_secrets(module)
     if not HAS_PSYCOPG2:
         module.fail_json(msg=missing_required_lib('psycopg2'), exception=PSYCOPG2_IMPORT_ERROR)
     run(module)

@@ -41,7 +41,8 @@ options:
     default: partman
   max_batches:
     description:
-      - Stop after this many batches (one partition interval each); C(0) moves everything.
+      - Stop after this many batches (one partition interval each); C(0) moves everything. A negative value is
+        refused before anything is changed.
     type: int
     default: 0
   lock_wait:
@@ -155,7 +156,7 @@ queries:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.soar.partman.plugins.module_utils.connection import (
-    connection_argument_spec, HAS_PSYCOPG2, PSYCOPG2_IMPORT_ERROR, missing_required_lib,
+    connection_argument_spec, HAS_PSYCOPG2, PSYCOPG2_IMPORT_ERROR, missing_required_lib, protect_secrets,
 )
 from ansible_collections.soar.partman.plugins.module_utils.repair import run
 
@@ -177,6 +178,7 @@ def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     if not HAS_PSYCOPG2:
         module.fail_json(msg=missing_required_lib('psycopg2'), exception=PSYCOPG2_IMPORT_ERROR)
+    protect_secrets(module)
     run(module)
 
 

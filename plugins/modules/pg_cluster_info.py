@@ -45,6 +45,14 @@ options:
       - The inventory variable that chooses the major; named in error messages so the user knows what to set.
     type: str
     default: version
+  cluster_variable:
+    description:
+      - The inventory variable that chooses the cluster (O(cluster)); named in the error message when no cluster of
+        that name exists.
+      - Empty means O(variable) with C(_version) replaced by C(_cluster) (C(partman_postgresql_version) gives
+        C(partman_postgresql_cluster)), or C(cluster).
+    type: str
+    default: ''
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -151,13 +159,30 @@ def choose(clusters, version, name):
     return (running or candidates or [None])[0]
 
 
-def requirement_problem(cluster, version, clusters, majors, supported):
+def cluster_variable_name(variable, explicit=''):
+    """The variable choosing the cluster: given, or derived from the one choosing the major."""
+    if explicit:
+        return explicit
+    if variable and variable.endswith('_version'):
+        return variable[:-len('_version')] + '_cluster'
+    return 'cluster'
+
+
+def other_names(clusters, version, name):
+    """Names of the clusters of the wanted major (any major when none is wanted) when `name` is not one of them."""
+    names = sorted(set(c['cluster'] for c in clusters if not version or c['version'] == version))
+    return names if names and name not in names else []
+
+
+def requirement_problem(cluster, version, clusters, majors, supported, name=None):
     """Why the host cannot be used, in words a user can act on, or None."""
     known = ', '.join('%s/%s' % (c['version'], c['cluster']) for c in clusters) or 'none'
     if supported and version and version not in supported:
         return 'PostgreSQL major %s is not supported (supported: %s).' % (version, ', '.join(supported))
     if cluster is None:
         wanted = 'PostgreSQL %s' % version if version else 'a PostgreSQL cluster'
+        if name and other_names(clusters, version, name):
+            wanted += ' cluster named %s' % name
         return 'Found no %s on this host (clusters: %s; installed majors: %s).' % (wanted, known, ', '.join(majors) or 'none')
     if supported and cluster['version'] not in supported:
         return 'PostgreSQL major %s is not supported (supported: %s).' % (cluster['version'], ', '.join(supported))
@@ -165,6 +190,16 @@ def requirement_problem(cluster, version, clusters, majors, supported):
         return 'Cluster %s/%s is not running (start it: pg_ctlcluster %s %s start).' % (
             cluster['version'], cluster['cluster'], cluster['version'], cluster['cluster'])
     return None
+
+
+def requirement_fix(cluster, version, name, clusters, variable, cluster_variable):
+    """What to set (or do) for a problem of requirement_problem, naming the variable that fixes it."""
+    others = other_names(clusters, version, name) if cluster is None else []
+    if others:
+        return ('Set %s to the cluster you want (%s: %s), or create cluster %s first (pg_createcluster %s %s).'
+                % (cluster_variable, 'PostgreSQL %s' % version if version else 'clusters here', ', '.join(others),
+                   name, version or '<major>', name))
+    return 'Set %s to the major you want, or install and start that PostgreSQL first.' % variable
 
 
 def main():
@@ -175,6 +210,7 @@ def main():
             require_running=dict(type='bool', default=False),
             supported_majors=dict(type='list', elements='str', default=[]),
             variable=dict(type='str', default='version'),
+            cluster_variable=dict(type='str', default=''),
         ),
         supports_check_mode=True,
     )
@@ -192,10 +228,12 @@ def main():
     major = cluster['version'] if cluster else version
     majors = installed_majors()
     if module.params['require_running']:
-        problem = requirement_problem(cluster, version, clusters, majors, module.params['supported_majors'])
+        problem = requirement_problem(cluster, version, clusters, majors, module.params['supported_majors'],
+                                      name=module.params['cluster'])
         if problem:
-            module.fail_json(msg='%s Set %s to the major you want, or install and start that PostgreSQL first.'
-                             % (problem, module.params['variable']), clusters=clusters, installed_majors=majors)
+            fix = requirement_fix(cluster, version, module.params['cluster'], clusters, module.params['variable'],
+                                  cluster_variable_name(module.params['variable'], module.params['cluster_variable']))
+            module.fail_json(msg='%s %s' % (problem, fix), changed=False, clusters=clusters, installed_majors=majors)
     module.exit_json(
         changed=False,
         major=major,
