@@ -13,13 +13,23 @@ import datetime
 import threading
 import time
 
+from ansible_collections.soar.partman.plugins.module_utils import batches
 from ansible_collections.soar.partman.plugins.module_utils import catalog
-from ansible_collections.soar.partman.plugins.module_utils import copy as cp
 from ansible_collections.soar.partman.plugins.module_utils import partman as pm
-from ansible_collections.soar.partman.plugins.module_utils import plan as pl
 from ansible_collections.soar.partman.plugins.module_utils import state as st
 from ansible_collections.soar.partman.plugins.module_utils import write_guard
 from ansible_collections.soar.partman.plugins.module_utils.connection import connect, Database
+from ansible_collections.soar.partman.plugins.module_utils.ddl import (
+    _find_matching_paren, describe_inbound_fks, describe_key_change, widen_columns, widen_index_tail,
+)
+from ansible_collections.soar.partman.plugins.module_utils.estimate import disk_needed
+from ansible_collections.soar.partman.plugins.module_utils.human import human_bytes
+from ansible_collections.soar.partman.plugins.module_utils.intervals import add_interval, premake_buckets
+from ansible_collections.soar.partman.plugins.module_utils.names import (
+    NAMEDATALEN, PlanError, datetime_format, qualified, quote_ident, split_table_name, truncate_name, unique_name,
+)
+from ansible_collections.soar.partman.plugins.module_utils.params import validate_params
+from ansible_collections.soar.partman.plugins.module_utils.plan import build_plan
 from ansible_collections.soar.partman.plugins.module_utils.progress import Progress
 
 try:
@@ -30,6 +40,10 @@ except ImportError:
     sql = None
 
 PARTITION_CHUNK = 100
+
+# Steps of a forward migration, in order. The state table records the last
+# one that completed.
+STEPS = ('prepared', 'partitioned', 'copied', 'indexed', 'constrained', 'verified', 'done')
 DROP_CHUNK = 50
 
 
@@ -42,7 +56,7 @@ class MigrationError(Exception):
 
 
 def _ident(qualified_name):
-    return sql.Identifier(*pl.split_table_name(qualified_name))
+    return sql.Identifier(*split_table_name(qualified_name))
 
 
 def _parse_dt(text):
@@ -103,10 +117,10 @@ class Migration(object):
         self.diff = None
         self.partman_version = None
         self.var_prefix = self.p.get('var_prefix') or ''
-        self.interval = pl.validate_params(self.p, self.var_prefix)
-        self.schema, self.name = pl.split_table_name(self.p['table'])
+        self.interval = validate_params(self.p, self.var_prefix)
+        self.schema, self.name = split_table_name(self.p['table'])
         self.key = '%s.%s' % (self.schema, self.name)          # pg_partman's parent_table text
-        self.old_name = pl.truncate_name(self.name, self.p['old_suffix'])
+        self.old_name = truncate_name(self.name, self.p['old_suffix'])
         self.control = self.p['control']
         self.partman_schema = self.p['partman_schema']
         self.state_schema = self.p.get('state_schema') or self.partman_schema
@@ -187,7 +201,7 @@ class Migration(object):
                                      % (info['schema'], self.partman_schema, self.opt('partman_schema'),
                                         info['schema']))
             self.partman_version = info['version']
-            self.major = pl.partman_major(info['version'])
+            self.major = pm.partman_major(info['version'])
             self.server_version = catalog.server_version(self.db)
             state = st.load(self.db, self.state_schema, self.key)
             self.db.rollback()
@@ -265,7 +279,7 @@ class Migration(object):
                     "%s.%s exists but no migration state records it (%s.%s has no row for %s): it is a leftover "
                     "of an earlier attempt or an unrelated table. Drop or rename it after checking its contents, "
                     "or choose another %s." % (self.schema, self.old_name, self.state_schema,
-                                                st.STATE, self.key, self.opt('old_suffix')))
+                                               st.STATE, self.key, self.opt('old_suffix')))
             snap = self.timed('preflight', self.preflight, tbl)
             if self.check_mode:
                 self.changed = True
@@ -294,7 +308,7 @@ class Migration(object):
             dropped = [fk for fk in snap['inbound_fks'] if not fk.get('repoint')]
             if dropped:
                 self.warn("inbound foreign keys were dropped when this migration started (inbound_fks=drop) and "
-                          "are restored only on revert: " + pl.describe_inbound_fks(dropped, self.key))
+                          "are restored only on revert: " + describe_inbound_fks(dropped, self.key))
             self.changed = True
             if self.check_mode:
                 self.plan['steps'] = self.remaining_steps(state['step'])
@@ -314,9 +328,9 @@ class Migration(object):
             ('verified', self.step_verify),
             ('done', self.step_configure),
         ]
-        done_idx = pl.STEPS.index(state['step'])
+        done_idx = STEPS.index(state['step'])
         for name, fn in steps:
-            if pl.STEPS.index(name) <= done_idx:
+            if STEPS.index(name) <= done_idx:
                 continue
             state = st.load(self.db, self.state_schema, self.key)
             self.db.commit()
@@ -329,7 +343,7 @@ class Migration(object):
             self.rows_copied = dict((r['partition'], r['rows']) for r in st.partitions(self.db, self.state_schema, self.key))
 
     def remaining_steps(self, step):
-        return [s for s in pl.STEPS if pl.STEPS.index(s) > pl.STEPS.index(step)]
+        return [s for s in STEPS if STEPS.index(s) > STEPS.index(step)]
 
     # -------------------------------------------------------------- preflight
     def preflight(self, tbl):
@@ -377,15 +391,15 @@ class Migration(object):
                 problems.append("foreign key %s is NOT VALID: its rows may not all satisfy it, and PostgreSQL before 18 "
                                 "refuses NOT VALID foreign keys on a partitioned table. Validate it first "
                                 "(ALTER TABLE %s VALIDATE CONSTRAINT %s) or drop it"
-                                % (con['name'], self.key, pl.quote_ident(con['name'])))
+                                % (con['name'], self.key, quote_ident(con['name'])))
             if con['type'] == 'c' and con['noinherit']:
                 problems.append("CHECK constraint %s is NO INHERIT, which partitioned tables refuse; drop it or "
                                 "re-create it without NO INHERIT" % con['name'])
             if con['type'] in ('p', 'u'):
-                after = pl.widen_columns(con['columns'], self.control)
+                after = widen_columns(con['columns'], self.control)
                 if after != con['columns']:
                     kind = 'PRIMARY KEY' if con['type'] == 'p' else 'UNIQUE'
-                    self.pk_changed.append(pl.describe_key_change(kind, con['columns'], after))
+                    self.pk_changed.append(describe_key_change(kind, con['columns'], after))
         for idx in snap['indexes']:
             if idx['tail'] is None:
                 problems.append("index %s cannot be parsed (%s); drop it and re-create it after the migration"
@@ -401,7 +415,7 @@ class Migration(object):
                 elif self.control not in idx['columns']:
                     self.pk_changed.append('UNIQUE INDEX %s (%s) -> (%s)' % (
                         idx['name'], ', '.join(idx['columns']),
-                        ', '.join(pl.widen_columns(idx['columns'], self.control))))
+                        ', '.join(widen_columns(idx['columns'], self.control))))
         # inbound foreign keys
         bad = []
         for fk in snap['inbound_fks']:
@@ -409,7 +423,7 @@ class Migration(object):
             if not fk['repoint']:
                 bad.append(fk)
         if bad:
-            names = pl.describe_inbound_fks(bad, self.key)
+            names = describe_inbound_fks(bad, self.key)
             if self.p['inbound_fks'] == 'drop':
                 self.warn("inbound foreign keys will be dropped (%s: drop) and restored only on revert: %s"
                           % (self.opt('inbound_fks'), names))
@@ -456,24 +470,24 @@ class Migration(object):
         snap['bucket_counts'] = counts
         now = self.db.scalar('SELECT now()')
         current = self.current_bucket()
-        premade = pl.premake_buckets(now, self.interval, self.p['premake'])
+        premade = premake_buckets(now, self.interval, self.p['premake'])
         premade = [current] + list(premade[1:])
         snap['start_partition'] = current.isoformat()
-        problems.extend(self.future_rows_check(pl.add_interval(premade[-1], self.interval)))
+        problems.extend(self.future_rows_check(add_interval(premade[-1], self.interval)))
         problems.extend(self.retention_problems(tbl, snap))
         # disk: the partitions go to the table's tablespace, else to default_tablespace
         space = tbl['tablespace'] or catalog.setting(self.db, 'default_tablespace') or None
         path = catalog.data_path_for(self.db, space)
         free = catalog.free_disk(path)
-        needed = pl.disk_needed(tbl['table_bytes'], tbl['index_bytes'])
+        needed = disk_needed(tbl['table_bytes'], tbl['index_bytes'])
         where = '%s (tablespace %s)' % (path, space) if space else path
         if free is None:
             self.warn("free disk space unknown (%s not readable from where the module runs); "
-                      "make sure about %s are free" % (where or 'the data directory', pl.human_bytes(needed)))
+                      "make sure about %s are free" % (where or 'the data directory', human_bytes(needed)))
         elif free < needed and self.p['disk_check']:
             problems.append("not enough disk space: about %s needed for the copy and its indexes, %s free on %s. "
                             "Free space, or set %s: false if you know better"
-                            % (pl.human_bytes(needed), pl.human_bytes(free), where, self.opt('disk_check')))
+                            % (human_bytes(needed), human_bytes(free), where, self.opt('disk_check')))
         # lock budget
         max_locks = int(catalog.setting(self.db, 'max_locks_per_transaction') or 64)
         max_conn = int(catalog.setting(self.db, 'max_connections') or 100)
@@ -483,11 +497,11 @@ class Migration(object):
                       "raise max_locks_per_transaction if index builds fail with 'out of shared memory'"
                       % (n_parts, len(snap['indexes']), max_locks))
         rows = sum(counts.values()) if counts else tbl['reltuples']
-        self.plan = pl.build_plan(snap, self.p, self.interval, self.major, buckets, premade,
-                                  free_bytes=free, rows_estimate=rows)
+        self.plan = build_plan(snap, self.p, self.interval, self.major, buckets, premade,
+                               free_bytes=free, rows_estimate=rows)
         self.plan['copy_method'] = method
         self.plan['pk_changed'] = self.pk_changed
-        self.plan['steps'] = list(pl.STEPS)
+        self.plan['steps'] = list(STEPS)
         self.plan['timezone'] = self.db.scalar("SELECT current_setting('TimeZone')")
         problems.extend(self.predict_partition_names())
         self.partitions_created = [p['name'] for p in self.plan['partitions']]
@@ -517,13 +531,13 @@ class Migration(object):
                 "Fix or delete those rows first (SELECT * FROM %s WHERE %s >= '%s'), or set %s: true to migrate "
                 "them anyway and keep the partitions ahead yourself"
                 % (n, self.key, self.control, bound.isoformat(), first, last, parts, consequence, self.key,
-                   pl.quote_ident(self.control), bound.isoformat(), self.opt('allow_future_rows'))]
+                   quote_ident(self.control), bound.isoformat(), self.opt('allow_future_rows'))]
 
     def predict_partition_names(self):
         """Name every planned child as the installed pg_partman will (its own check_name_length, then
         PostgreSQL's cut at 63 bytes): pg_partman 4.x counts characters, so a long multibyte table name
         loses its date suffix and every child would get the same name."""
-        fmt = pl.datetime_format(self.major, self.interval)
+        fmt = datetime_format(self.major, self.interval)
         parts = self.plan['partitions']
         suffixes = [_parse_dt(p['from']).strftime(fmt) for p in parts]
         fn = sql.SQL('{}.check_name_length').format(sql.Identifier(self.partman_schema))
@@ -534,13 +548,13 @@ class Migration(object):
         self.db.rollback()
         names = [r[0] for r in rows]
         for p, name in zip(parts, names):
-            p['name'] = pl.qualified(self.schema, name)
-        self.plan['default_partition'] = pl.qualified(self.schema, default)
+            p['name'] = qualified(self.schema, name)
+        self.plan['default_partition'] = qualified(self.schema, default)
         clashes = sorted(set(n for n in names + [default, self.name, self.old_name]
                              if (names + [default, self.name, self.old_name]).count(n) > 1))
         if not clashes:
             return []
-        room = pl.NAMEDATALEN - len(('_p' + suffixes[0]).encode('utf-8'))
+        room = NAMEDATALEN - len(('_p' + suffixes[0]).encode('utf-8'))
         return ["pg_partman %s would give several partitions of %s the same name (%s): the table's name is %d "
                 "characters, %d bytes, and with the date suffix the names pass PostgreSQL's limit of 63 bytes. "
                 "Rename the table to at most %d bytes first (ALTER TABLE ... RENAME TO ...)"
@@ -598,7 +612,7 @@ SELECT bucket::timestamptz, NULL::bigint FROM b WHERE bucket IS NOT NULL""").for
             return []
         what = ("retention %s (%s: %s) would %s %d partitions holding %d rows of %s older than %s at the first "
                 "pg_partman maintenance run" % (ret, self.opt('retention_keep_table'), str(keep).lower(), verb,
-                                                  parts, rows, self.key, ret))
+                                                parts, rows, self.key, ret))
         if self.p.get(confirm):
             self.warn(what + ' (%s: true)' % self.opt(confirm))
             return []
@@ -622,7 +636,7 @@ SELECT bucket::timestamptz, NULL::bigint FROM b WHERE bucket IS NOT NULL""").for
         db.execute(sql.SQL('ALTER TABLE {} RENAME TO {}').format(self.t_parent, sql.Identifier(self.old_name)))
         renames = {}
         for idx in snap['indexes']:
-            new = pl.unique_name(idx['name'], self.p['old_suffix'])
+            new = unique_name(idx['name'], self.p['old_suffix'])
             db.execute(sql.SQL('ALTER INDEX {} RENAME TO {}').format(
                 sql.Identifier(self.schema, idx['name']), sql.Identifier(new)))
             renames[idx['name']] = new
@@ -648,7 +662,7 @@ SELECT bucket::timestamptz, NULL::bigint FROM b WHERE bucket IS NOT NULL""").for
                     _ident(seq['sequence']), self.t_parent, sql.Identifier(seq['column'])))
             elif seq['deptype'] == 'i':
                 newseq = db.scalar('SELECT pg_get_serial_sequence(%s, %s)',
-                                   ('%s.%s' % (pl.quote_ident(self.schema), pl.quote_ident(self.name)), seq['column']))
+                                   ('%s.%s' % (quote_ident(self.schema), quote_ident(self.name)), seq['column']))
                 last = db.query(sql.SQL('SELECT last_value, is_called FROM {}').format(_ident(seq['sequence'])))[0]
                 db.execute('SELECT setval(%s::regclass, %s, %s)', (newseq, last['last_value'], last['is_called']))
         q, args = pm.create_parent(self.partman_schema, self.major, self.key, self.control,
@@ -695,7 +709,7 @@ SELECT bucket::timestamptz, NULL::bigint FROM b WHERE bucket IS NOT NULL""").for
     # ------------------------------------------------------------- partitions
     def parent_oid(self):
         return self.db.scalar('SELECT %s::regclass::oid::bigint', (
-            '%s.%s' % (pl.quote_ident(self.schema), pl.quote_ident(self.name)),))
+            '%s.%s' % (quote_ident(self.schema), quote_ident(self.name)),))
 
     def step_partitions(self, state):
         db = self.db
@@ -735,8 +749,8 @@ SELECT bucket::timestamptz, NULL::bigint FROM b WHERE bucket IS NOT NULL""").for
     def step_copy(self, state):
         db = self.db
         snap = state['snapshot']
-        cols = cp.column_list(snap['columns'])
-        over = cp.overriding(snap['columns'])
+        cols = batches.column_list(snap['columns'])
+        over = batches.overriding(snap['columns'])
         parts = st.partitions(db, self.state_schema, self.key)
         db.rollback()
         counts = snap.get('bucket_counts') or {}
@@ -791,9 +805,9 @@ SELECT bucket::timestamptz, NULL::bigint FROM b WHERE bucket IS NOT NULL""").for
             est = 0
         else:
             est = float(total_est) / max(len(snap['buckets']), 1)
-        cp.copy_range_partition(db, self.state_schema, self.key, self.t_old, p, self.control,
-                                snap['control_type'], cols, over, self.p['batch_size'], est or 1,
-                                self.interval.approx_seconds, progress)
+        batches.copy_range_partition(db, self.state_schema, self.key, self.t_old, p, self.control,
+                                     snap['control_type'], cols, over, self.p['batch_size'], est or 1,
+                                     self.interval.approx_seconds, progress)
 
     def in_parallel(self, items, fn, what, settings=None):
         """fn(connection, item) for every item on min(jobs, len(items)) connections of their own (threads).
@@ -843,15 +857,15 @@ SELECT bucket::timestamptz, NULL::bigint FROM b WHERE bucket IS NOT NULL""").for
         blocks = state['ctid_blocks']
         if blocks is None:
             blocks = db.scalar(sql.SQL("SELECT pg_relation_size(%s::regclass) / current_setting('block_size')::int")
-                               .format(), ('%s.%s' % (pl.quote_ident(self.schema), pl.quote_ident(self.old_name)),))
+                               .format(), ('%s.%s' % (quote_ident(self.schema), quote_ident(self.old_name)),))
             st.update(db, self.state_schema, self.key, ctid_blocks=blocks)
             db.commit()
         relpages = max(snap['table']['relpages'] or 1, 1)
         rows_per_block = float(snap['table']['reltuples'] or 0) / relpages or 50.0
         if state['ctid_done'] >= blocks and blocks > 0:
             return
-        cp.copy_ctid(db, self.state_schema, self.key, self.t_old, self.t_parent, cols, over, blocks,
-                     state['ctid_done'], rows_per_block, self.p['batch_size'], progress)
+        batches.copy_ctid(db, self.state_schema, self.key, self.t_old, self.t_parent, cols, over, blocks,
+                          state['ctid_done'], rows_per_block, self.p['batch_size'], progress)
 
     # ---------------------------------------------------------------- indexes
     def index_statements(self, snap):
@@ -870,16 +884,16 @@ SELECT bucket::timestamptz, NULL::bigint FROM b WHERE bucket IS NOT NULL""").for
     def key_or_index_sql(self, kind, src, target, name):
         """The statement creating the constraint or index src (as the snapshot has it) on target under
         name; a primary key or unique one without the control column gets it added."""
-        control_q = pl.quote_ident(self.control)
+        control_q = quote_ident(self.control)
         if kind == 'constraint':
             d = src['def']
             if self.control not in src['columns']:
-                close_at = pl._find_matching_paren(d, d.index('('))
+                close_at = _find_matching_paren(d, d.index('('))
                 d = d[:close_at] + ', ' + control_q + d[close_at:]
             return _add_constraint_sql(target, name, d)
         tail = src['tail']
         if src['unique'] and self.control not in src['columns']:
-            tail = pl.widen_index_tail(tail, control_q)
+            tail = widen_index_tail(tail, control_q)
         return sql.SQL('CREATE {}INDEX IF NOT EXISTS {} ON {}' + tail.replace('%', '%%')).format(
             sql.SQL('UNIQUE ' if src['unique'] else ''), sql.Identifier(name), target)
 
@@ -938,7 +952,7 @@ SELECT bucket::timestamptz, NULL::bigint FROM b WHERE bucket IS NOT NULL""").for
             child = sql.Identifier(p['schema'], p['relname'])
             child_tasks = []
             for objname, kind, src in missing:
-                cname = pl.unique_name(p['relname'] + '_' + objname, '')
+                cname = unique_name(p['relname'] + '_' + objname, '')
                 # CREATE INDEX has IF NOT EXISTS; ADD CONSTRAINT is looked up first
                 check = _constraint_check(p['oid'], cname) if kind == 'constraint' else None
                 child_tasks.append((self.key_or_index_sql(kind, src, child, cname), check, False))
@@ -994,8 +1008,8 @@ SELECT bucket::timestamptz, NULL::bigint FROM b WHERE bucket IS NOT NULL""").for
     def child_foreign_keys(self, snap):
         """The outgoing foreign keys to add to each child before the parent; not the parent's own
         (a key towards the table itself follows the parent path), not those already on the parent."""
-        own = (self.name, self.key, '%s.%s' % (pl.quote_ident(self.schema), pl.quote_ident(self.name)),
-               pl.quote_ident(self.name))
+        own = (self.name, self.key, '%s.%s' % (quote_ident(self.schema), quote_ident(self.name)),
+               quote_ident(self.name))
         return [con for con in snap['constraints'] if con['type'] == 'f' and con.get('references') not in own
                 and not self.on_parent('constraint', con['name'])]
 
@@ -1221,8 +1235,8 @@ SELECT bucket::timestamptz, NULL::bigint FROM b WHERE bucket IS NOT NULL""").for
     def revert_copy(self, state, snap):
         """Rows in the partitioned table that the old table lacks go back."""
         db = self.db
-        cols = cp.column_list(snap['columns'])
-        over = cp.overriding(snap['columns'])
+        cols = batches.column_list(snap['columns'])
+        over = batches.overriding(snap['columns'])
         pk = [c for c in snap['constraints'] if c['type'] == 'p']
         done = set(r['partition'] for r in st.partitions(db, self.state_schema, self.key) if r['reverted'])
         parts = catalog.partitions(db, self.parent_oid())
@@ -1293,7 +1307,7 @@ SELECT bucket::timestamptz, NULL::bigint FROM b WHERE bucket IS NOT NULL""").for
             db.execute(sql.SQL('DROP TABLE {}').format(self.t_parent))
         template = cfg.get('template_table') if cfg else None
         if template:
-            tschema, tname = pl.split_table_name(template)
+            tschema, tname = split_table_name(template)
             if self.relation_exists(tschema, tname):
                 db.execute(sql.SQL('DROP TABLE {}').format(sql.Identifier(tschema, tname)))
         db.execute(sql.SQL('ALTER TABLE {} RENAME TO {}').format(self.t_old, sql.Identifier(self.name)))
@@ -1316,11 +1330,11 @@ SELECT bucket::timestamptz, NULL::bigint FROM b WHERE bucket IS NOT NULL""").for
 def run(module):
     try:
         m = Migration(module)
-    except pl.PlanError as e:
+    except PlanError as e:
         module.fail_json(msg=str(e))
     try:
         result = m.run()
-    except (MigrationError, pl.PlanError, cp.CopyError) as e:
+    except (MigrationError, PlanError, batches.CopyError) as e:
         res = m.result()
         res.pop('changed', None)
         for w in res.pop('warnings', []):

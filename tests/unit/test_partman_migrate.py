@@ -11,10 +11,14 @@ import yaml
 psycopg2 = pytest.importorskip('psycopg2')
 from psycopg2 import sql  # noqa: E402
 
-from ansible_collections.soar.partman.plugins.module_utils import plan as pl  # noqa: E402
-from ansible_collections.soar.partman.plugins.module_utils import partman as pm  # noqa: E402
+from ansible_collections.soar.partman.plugins.module_utils import batches as bt  # noqa: E402
 from ansible_collections.soar.partman.plugins.module_utils import catalog  # noqa: E402
-from ansible_collections.soar.partman.plugins.module_utils import copy as cp  # noqa: E402
+from ansible_collections.soar.partman.plugins.module_utils import ddl  # noqa: E402
+from ansible_collections.soar.partman.plugins.module_utils import intervals  # noqa: E402
+from ansible_collections.soar.partman.plugins.module_utils import names as nm  # noqa: E402
+from ansible_collections.soar.partman.plugins.module_utils import params as prm  # noqa: E402
+from ansible_collections.soar.partman.plugins.module_utils import partman as pm  # noqa: E402
+from ansible_collections.soar.partman.plugins.module_utils import plan as pl  # noqa: E402
 from ansible_collections.soar.partman.plugins.module_utils.progress import Progress, format_eta  # noqa: E402
 from ansible_collections.soar.partman.plugins.module_utils.connection import connection_kwargs  # noqa: E402
 from ansible_collections.soar.partman.plugins.modules import partman_migrate  # noqa: E402
@@ -45,19 +49,19 @@ def render(composable):
     ('3 months', 'quarter'), ('quarterly', 'quarter'), ('1 year', 'year'), ('12 months', 'year'),
 ])
 def test_parse_interval(text, key):
-    assert pl.parse_interval(text).key == key
+    assert intervals.parse_interval(text).key == key
 
 
 @pytest.mark.parametrize('text', ['2 days', '15 minutes', '24 hours', 'fortnight', '', '1 decade', '-1 day'])
 def test_parse_interval_rejects(text):
-    with pytest.raises(pl.PlanError) as e:
-        pl.parse_interval(text)
+    with pytest.raises(nm.PlanError) as e:
+        intervals.parse_interval(text)
     assert 'not supported' in str(e.value) or 'required' in str(e.value)
 
 
 def test_interval_pg_text():
-    assert pl.parse_interval('daily').pg_text == '1 day'
-    assert pl.parse_interval('quarterly').pg_text == '3 months'
+    assert intervals.parse_interval('daily').pg_text == '1 day'
+    assert intervals.parse_interval('quarterly').pg_text == '3 months'
 
 
 # -------------------------------------------------------------------- names
@@ -68,38 +72,38 @@ def test_interval_pg_text():
     ('soar.fixes', ('soar', 'fixes')),
 ])
 def test_split_table_name(text, expected):
-    assert pl.split_table_name(text) == expected
+    assert nm.split_table_name(text) == expected
 
 
 @pytest.mark.parametrize('text', ['a.b.c', '', '.fixes', '"unbalanced.fixes'])
 def test_split_table_name_rejects(text):
-    with pytest.raises(pl.PlanError):
-        pl.split_table_name(text)
+    with pytest.raises(nm.PlanError):
+        nm.split_table_name(text)
 
 
 def test_truncate_and_unique_names():
-    assert pl.truncate_name('fixes', '_old') == 'fixes_old'
+    assert nm.truncate_name('fixes', '_old') == 'fixes_old'
     long = 'x' * 62
-    assert len(pl.truncate_name(long, '_old')) == 63
-    assert pl.truncate_name(long, '_old').endswith('_old')
-    a = pl.unique_name('y' * 70 + 'a', '_old')
-    b = pl.unique_name('y' * 70 + 'b', '_old')
+    assert len(nm.truncate_name(long, '_old')) == 63
+    assert nm.truncate_name(long, '_old').endswith('_old')
+    a = nm.unique_name('y' * 70 + 'a', '_old')
+    b = nm.unique_name('y' * 70 + 'b', '_old')
     assert a != b and len(a) <= 63 and len(b) <= 63 and a.endswith('_old')
 
 
 def test_quote_ident():
-    assert pl.quote_ident('fixes') == 'fixes'
-    assert pl.quote_ident('Fixes') == '"Fixes"'
-    assert pl.quote_ident('user') == '"user"'
+    assert nm.quote_ident('fixes') == 'fixes'
+    assert nm.quote_ident('Fixes') == '"Fixes"'
+    assert nm.quote_ident('user') == '"user"'
 
 
 # ----------------------------------------------------------- partman names
 def test_partman_major():
-    assert pl.partman_major('4.7.2') == 4
-    assert pl.partman_major('5.2.4') == 5
+    assert pm.partman_major('4.7.2') == 4
+    assert pm.partman_major('5.2.4') == 5
     for bad in (None, '', '3.2.0', '6.0'):
-        with pytest.raises(pl.PlanError):
-            pl.partman_major(bad)
+        with pytest.raises(nm.PlanError):
+            pm.partman_major(bad)
 
 
 @pytest.mark.parametrize('major, key, expected', [
@@ -110,11 +114,11 @@ def test_partman_major():
 ])
 def test_partition_name(major, key, expected):
     start = datetime.datetime(2024, 1, 5, 13, 0, tzinfo=UTC)
-    assert pl.partition_name('fixes', start, major, pl.INTERVALS[key]) == expected
+    assert nm.partition_name('fixes', start, major, intervals.INTERVALS[key]) == expected
 
 
 def test_partition_name_truncated_like_partman():
-    name = pl.partition_name('t' * 60, datetime.datetime(2024, 1, 5), 5, pl.INTERVALS['day'])
+    name = nm.partition_name('t' * 60, datetime.datetime(2024, 1, 5), 5, intervals.INTERVALS['day'])
     assert name.endswith('_p20240105')
     assert len(name) == 63
 
@@ -122,74 +126,74 @@ def test_partition_name_truncated_like_partman():
 # ------------------------------------------------------------------ buckets
 def test_trunc_and_add():
     v = datetime.datetime(2024, 2, 29, 17, 45, 12, 5)
-    assert pl.trunc_datetime(v, pl.INTERVALS['hour']) == datetime.datetime(2024, 2, 29, 17)
-    assert pl.trunc_datetime(v, pl.INTERVALS['day']) == datetime.datetime(2024, 2, 29)
-    assert pl.trunc_datetime(v, pl.INTERVALS['week']) == datetime.datetime(2024, 2, 26)  # Monday
-    assert pl.trunc_datetime(v, pl.INTERVALS['month']) == datetime.datetime(2024, 2, 1)
-    assert pl.trunc_datetime(v, pl.INTERVALS['quarter']) == datetime.datetime(2024, 1, 1)
-    assert pl.trunc_datetime(v, pl.INTERVALS['year']) == datetime.datetime(2024, 1, 1)
-    assert pl.add_interval(datetime.datetime(2024, 12, 1), pl.INTERVALS['month']) == datetime.datetime(2025, 1, 1)
-    assert pl.add_interval(datetime.datetime(2024, 11, 1), pl.INTERVALS['quarter']) == datetime.datetime(2025, 2, 1)
-    assert pl.trunc_datetime(datetime.date(2024, 3, 7), pl.INTERVALS['month']) == datetime.datetime(2024, 3, 1)
+    assert intervals.trunc_datetime(v, intervals.INTERVALS['hour']) == datetime.datetime(2024, 2, 29, 17)
+    assert intervals.trunc_datetime(v, intervals.INTERVALS['day']) == datetime.datetime(2024, 2, 29)
+    assert intervals.trunc_datetime(v, intervals.INTERVALS['week']) == datetime.datetime(2024, 2, 26)  # Monday
+    assert intervals.trunc_datetime(v, intervals.INTERVALS['month']) == datetime.datetime(2024, 2, 1)
+    assert intervals.trunc_datetime(v, intervals.INTERVALS['quarter']) == datetime.datetime(2024, 1, 1)
+    assert intervals.trunc_datetime(v, intervals.INTERVALS['year']) == datetime.datetime(2024, 1, 1)
+    assert intervals.add_interval(datetime.datetime(2024, 12, 1), intervals.INTERVALS['month']) == datetime.datetime(2025, 1, 1)
+    assert intervals.add_interval(datetime.datetime(2024, 11, 1), intervals.INTERVALS['quarter']) == datetime.datetime(2025, 2, 1)
+    assert intervals.trunc_datetime(datetime.date(2024, 3, 7), intervals.INTERVALS['month']) == datetime.datetime(2024, 3, 1)
 
 
 def test_buckets_isolated_days_no_gap_fill():
     values = [datetime.datetime(2023, 6, 15, 12), datetime.datetime(2024, 1, 1, 1),
               datetime.datetime(2024, 1, 1, 23), datetime.datetime(2024, 1, 3, 0)]
-    b = pl.buckets_for_values(values, pl.INTERVALS['day'])
+    b = intervals.buckets_for_values(values, intervals.INTERVALS['day'])
     assert b == [datetime.datetime(2023, 6, 15), datetime.datetime(2024, 1, 1), datetime.datetime(2024, 1, 3)]
 
 
 def test_premake_buckets_like_create_parent():
     now = datetime.datetime(2024, 5, 10, 6, 40)
-    got = pl.premake_buckets(now, pl.INTERVALS['day'], 3)
+    got = intervals.premake_buckets(now, intervals.INTERVALS['day'], 3)
     assert got == [datetime.datetime(2024, 5, d) for d in (10, 11, 12, 13)]
 
 
 # ------------------------------------------------------- index/constraints
 def test_split_and_widen_index_def():
-    unique, tail = pl.split_index_def(
+    unique, tail = ddl.split_index_def(
         'CREATE UNIQUE INDEX fixes_dev_key ON public.fixes USING btree (device_id, seq) WHERE (seq > 0)',
         'fixes_dev_key', 'public', 'fixes')
     assert unique is True
     assert tail == ' USING btree (device_id, seq) WHERE (seq > 0)'
-    assert pl.widen_index_tail(tail, 'received_at') == ' USING btree (device_id, seq, received_at) WHERE (seq > 0)'
+    assert ddl.widen_index_tail(tail, 'received_at') == ' USING btree (device_id, seq, received_at) WHERE (seq > 0)'
 
 
 def test_split_index_def_quoted_and_expressions():
-    unique, tail = pl.split_index_def(
+    unique, tail = ddl.split_index_def(
         'CREATE INDEX "Odd Idx" ON "My Schema"."Fixes" USING gist (st_buffer(location, (1)::double precision))',
         'Odd Idx', 'My Schema', 'Fixes')
     assert not unique
-    assert pl.index_tail_columns(tail) == 'st_buffer(location, (1)::double precision)'
-    with pytest.raises(pl.PlanError):
-        pl.split_index_def('CREATE INDEX x ON public.other USING btree (a)', 'x', 'public', 'fixes')
+    assert ddl.index_tail_columns(tail) == 'st_buffer(location, (1)::double precision)'
+    with pytest.raises(nm.PlanError):
+        ddl.split_index_def('CREATE INDEX x ON public.other USING btree (a)', 'x', 'public', 'fixes')
 
 
 def test_widen_index_tail_with_include_and_strings():
     tail = " USING btree (lower((name)::text), \"a)b\") INCLUDE (c) WHERE (note <> ')'::text)"
-    assert pl.widen_index_tail(tail, 'received_at') == (
+    assert ddl.widen_index_tail(tail, 'received_at') == (
         " USING btree (lower((name)::text), \"a)b\", received_at) INCLUDE (c) WHERE (note <> ')'::text)")
 
 
 def test_widen_columns_and_description():
-    assert pl.widen_columns(['id'], 'received_at') == ['id', 'received_at']
-    assert pl.widen_columns(['id', 'received_at'], 'received_at') == ['id', 'received_at']
-    assert pl.describe_key_change('PRIMARY KEY', ['id'], ['id', 'received_at']) == \
+    assert ddl.widen_columns(['id'], 'received_at') == ['id', 'received_at']
+    assert ddl.widen_columns(['id', 'received_at'], 'received_at') == ['id', 'received_at']
+    assert ddl.describe_key_change('PRIMARY KEY', ['id'], ['id', 'received_at']) == \
         'PRIMARY KEY (id) -> (id, received_at)'
 
 
 def test_describe_inbound_fks():
     fks = [{'name': 'fix_annotations_fix_id_fkey', 'table': 'public.fix_annotations', 'referenced_columns': ['id']},
            {'name': 'b_fkey', 'table': 'public.b', 'referenced_columns': ['id', 'seq']}]
-    assert pl.describe_inbound_fks(fks, 'public.fixes') == (
+    assert ddl.describe_inbound_fks(fks, 'public.fixes') == (
         'fix_annotations_fix_id_fkey on public.fix_annotations (references public.fixes (id)); '
         'b_fkey on public.b (references public.fixes (id, seq))')
 
 
 def test_retarget_trigger_def():
     d = 'CREATE TRIGGER t BEFORE INSERT ON public.fixes FOR EACH ROW EXECUTE FUNCTION f()'
-    assert pl.retarget_trigger_def(d, 'public', 'fixes', 'public', 'fixes_new') == \
+    assert ddl.retarget_trigger_def(d, 'public', 'fixes', 'public', 'fixes_new') == \
         'CREATE TRIGGER t BEFORE INSERT ON public.fixes_new FOR EACH ROW EXECUTE FUNCTION f()'
 
 
@@ -248,21 +252,21 @@ def test_config_differs():
 def test_copy_sql():
     cols = [{'name': 'id', 'generated': '', 'identity': 'a'}, {'name': 'received_at', 'generated': ''},
             {'name': 'location', 'generated': 's'}]
-    names = cp.column_list(cols)
+    names = bt.column_list(cols)
     assert names == ['id', 'received_at']
-    assert cp.overriding(cols)
-    q = cp.insert_select(sql.Identifier('public', 'fixes_p2024_01_01'), sql.Identifier('public', 'fixes_old'),
-                         names, cp.range_where('received_at'), True)
+    assert bt.overriding(cols)
+    q = bt.insert_select(sql.Identifier('public', 'fixes_p2024_01_01'), sql.Identifier('public', 'fixes_old'),
+                         names, bt.range_where('received_at'), True)
     assert render(q) == (
         'INSERT INTO "public"."fixes_p2024_01_01" ("id", "received_at") OVERRIDING SYSTEM VALUE '
         'SELECT "id", "received_at" FROM "public"."fixes_old" WHERE "received_at" >= %s AND "received_at" < %s')
 
 
 def test_adapt_slice_width():
-    assert pl.adapt_slice_width(100.0, 50000, 50000, 1, 1e9) == 100.0
-    assert pl.adapt_slice_width(100.0, 500000, 50000, 1, 1e9) == 25.0       # at most /4 per step
-    assert pl.adapt_slice_width(100.0, 0, 50000, 1, 1e9) == 400.0           # empty slice: x4
-    assert pl.adapt_slice_width(100.0, 25000, 50000, 1, 150.0) == 150.0     # clamped
+    assert bt.adapt_slice_width(100.0, 50000, 50000, 1, 1e9) == 100.0
+    assert bt.adapt_slice_width(100.0, 500000, 50000, 1, 1e9) == 25.0       # at most /4 per step
+    assert bt.adapt_slice_width(100.0, 0, 50000, 1, 1e9) == 400.0           # empty slice: x4
+    assert bt.adapt_slice_width(100.0, 25000, 50000, 1, 150.0) == 150.0     # clamped
 
 
 # -------------------------------------------------------------------- plan
@@ -281,9 +285,9 @@ def snapshot():
 
 @pytest.mark.parametrize('major, first', [(4, 'public.fixes_p2023_06_15'), (5, 'public.fixes_p20230615')])
 def test_build_plan(major, first):
-    iv = pl.INTERVALS['day']
+    iv = intervals.INTERVALS['day']
     buckets = [datetime.datetime(2023, 6, 15, tzinfo=UTC), datetime.datetime(2024, 1, 1, tzinfo=UTC)]
-    premade = pl.premake_buckets(datetime.datetime(2024, 1, 1, 5, tzinfo=UTC), iv, 3)
+    premade = intervals.premake_buckets(datetime.datetime(2024, 1, 1, 5, tzinfo=UTC), iv, 3)
     params = {'control': 'received_at', 'old_suffix': '_old'}
     p = pl.build_plan(snapshot(), params, iv, major, buckets, premade, free_bytes=1 << 40, rows_estimate=1000)
     assert p['partitions'][0]['name'] == first
@@ -298,14 +302,14 @@ def test_build_plan(major, first):
 
 def test_validate_params():
     base = {'interval': '1 day', 'premake': 3, 'batch_size': 10, 'jobs': 1, 'old_suffix': '_old'}
-    assert pl.validate_params(base).key == 'day'
+    assert prm.validate_params(base).key == 'day'
     for k, v in (('premake', 0), ('batch_size', 0), ('jobs', 0), ('old_suffix', ''), ('old_suffix', 'x;drop'),
                  ('interval', '5 days'), ('retention', 'forever')):
         bad = dict(base, **{k: v})
-        with pytest.raises(pl.PlanError):
-            pl.validate_params(bad)
-    assert pl.retention_seconds('90 days') == 90 * 86400
-    assert pl.retention_seconds('1 year 6 months') == (365 + 180) * 86400
+        with pytest.raises(nm.PlanError):
+            prm.validate_params(bad)
+    assert intervals.retention_seconds('90 days') == 90 * 86400
+    assert intervals.retention_seconds('1 year 6 months') == (365 + 180) * 86400
 
 
 # ---------------------------------------------------------------- progress
@@ -352,28 +356,28 @@ def test_interleave_second_half_keeps_every_item_and_spreads_the_extra():
 # ------------------------------------------------------- issue 10: the attack's inputs
 def test_month_interval_on_the_31st():
     """premake with interval 1 month crashed from the 29th to the 31st ('day is out of range')."""
-    month = pl.parse_interval('1 month')
+    month = intervals.parse_interval('1 month')
     jan31 = datetime.datetime(2027, 1, 31, 15, 0)
-    assert pl.add_interval(jan31, month) == datetime.datetime(2027, 2, 28, 15, 0)
-    assert pl.add_interval(datetime.datetime(2028, 1, 30), month) == datetime.datetime(2028, 2, 29)
-    assert pl.add_interval(jan31, pl.parse_interval('3 months'), 1) == datetime.datetime(2027, 4, 30, 15, 0)
-    assert pl.premake_buckets(jan31, month, 3) == [datetime.datetime(2027, m, 1) for m in (1, 2, 3, 4)]
+    assert intervals.add_interval(jan31, month) == datetime.datetime(2027, 2, 28, 15, 0)
+    assert intervals.add_interval(datetime.datetime(2028, 1, 30), month) == datetime.datetime(2028, 2, 29)
+    assert intervals.add_interval(jan31, intervals.parse_interval('3 months'), 1) == datetime.datetime(2027, 4, 30, 15, 0)
+    assert intervals.premake_buckets(jan31, month, 3) == [datetime.datetime(2027, m, 1) for m in (1, 2, 3, 4)]
 
 
 @pytest.mark.parametrize('text', ['30', '30 seconds', '', '1 dy', 'forever', '0 days', 'days 30', '-1 day'])
 def test_retention_needs_a_unit(text):
-    with pytest.raises(pl.PlanError, match='not an interval with a unit'):
-        pl.retention_seconds(text)
+    with pytest.raises(nm.PlanError, match='not an interval with a unit'):
+        intervals.retention_seconds(text)
 
 
 def test_validation_names_the_users_variable():
     base = {'interval': '1 day', 'premake': 3, 'batch_size': 10, 'jobs': 1, 'old_suffix': '_old'}
-    with pytest.raises(pl.PlanError, match='migration_retention .* shorter than one partition'):
-        pl.validate_params(dict(base, retention='1 hour'), 'migration_')
-    with pytest.raises(pl.PlanError, match=r'migration_premake is 100000; it must be between 1 and 1000'):
-        pl.validate_params(dict(base, premake=100000), 'migration_')
-    with pytest.raises(pl.PlanError, match=r'^migration_interval: '):
-        pl.validate_params(dict(base, interval='5 days'), 'migration_')
-    with pytest.raises(pl.PlanError, match=r'^batch_size is -1'):
-        pl.validate_params(dict(base, batch_size=-1))
-    assert pl.validate_params(dict(base, retention='1 day', premake=1000)).key == 'day'
+    with pytest.raises(nm.PlanError, match='migration_retention .* shorter than one partition'):
+        prm.validate_params(dict(base, retention='1 hour'), 'migration_')
+    with pytest.raises(nm.PlanError, match=r'migration_premake is 100000; it must be between 1 and 1000'):
+        prm.validate_params(dict(base, premake=100000), 'migration_')
+    with pytest.raises(nm.PlanError, match=r'^migration_interval: '):
+        prm.validate_params(dict(base, interval='5 days'), 'migration_')
+    with pytest.raises(nm.PlanError, match=r'^batch_size is -1'):
+        prm.validate_params(dict(base, batch_size=-1))
+    assert prm.validate_params(dict(base, retention='1 day', premake=1000)).key == 'day'
