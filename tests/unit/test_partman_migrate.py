@@ -22,7 +22,7 @@ from ansible_collections.soar.partman.plugins.module_utils import plan as pl  # 
 from ansible_collections.soar.partman.plugins.module_utils.progress import Progress, format_eta  # noqa: E402
 from ansible_collections.soar.partman.plugins.module_utils.connection import connection_kwargs  # noqa: E402
 from ansible_collections.soar.partman.plugins.modules import partman_migrate  # noqa: E402
-from ansible_collections.soar.partman.plugins.module_utils.migrate import _interleave_second_half  # noqa: E402
+from ansible_collections.soar.partman.plugins.module_utils.migration.indexes import _interleave_second_half  # noqa: E402
 
 UTC = datetime.timezone.utc
 
