@@ -108,3 +108,74 @@ def make_ctx(db=None, major=5, server_version=160000, check_mode=False, **params
     ctx.partman_version = '%d.0.0' % major
     ctx.server_version = server_version
     return ctx
+
+
+def snapshot(**over):
+    """A catalog snapshot of public.fixes as preflight records it in the state table."""
+    snap = {
+        'table': {'oid': 16400, 'schema': 'public', 'name': 'fixes', 'owner': 'soar', 'comment': 'GPS fixes',
+                  'tablespace': None, 'reltuples': 3000, 'relpages': 30, 'table_bytes': 10 << 20,
+                  'index_bytes': 5 << 20},
+        'columns': [
+            {'name': 'id', 'type': 'bigint', 'generated': '', 'identity': '', 'notnull': True},
+            {'name': 'received_at', 'type': 'timestamp with time zone', 'generated': '', 'identity': '',
+             'notnull': True},
+            {'name': 'seq', 'type': 'integer', 'generated': '', 'identity': 'a', 'notnull': True},
+            {'name': 'location', 'type': 'text', 'generated': 's', 'identity': '', 'notnull': False},
+        ],
+        'constraints': [
+            {'type': 'p', 'name': 'fixes_pkey', 'def': 'PRIMARY KEY (id)', 'columns': ['id'],
+             'index_name': 'fixes_pkey', 'comment': 'the key', 'references': None},
+            {'type': 'f', 'name': 'fixes_aircraft_fkey', 'def': 'FOREIGN KEY (aircraft_id) REFERENCES aircraft(id)',
+             'columns': ['aircraft_id'], 'index_name': None, 'comment': None, 'references': 'aircraft'},
+            {'type': 'f', 'name': 'fixes_prev_fkey', 'def': 'FOREIGN KEY (prev_id, prev_at) REFERENCES fixes(id, received_at)',
+             'columns': ['prev_id', 'prev_at'], 'index_name': None, 'comment': None, 'references': 'fixes'},
+        ],
+        'indexes': [
+            {'name': 'fixes_pkey', 'constraint': 'fixes_pkey', 'unique': True, 'columns': ['id'],
+             'tail': ' USING btree (id)', 'has_expressions': False},
+            {'name': 'fixes_received_at_idx', 'constraint': None, 'unique': False, 'columns': ['received_at'],
+             'tail': ' USING btree (received_at)', 'has_expressions': False, 'comment': None},
+            {'name': 'fixes_dev_seq', 'constraint': None, 'unique': True, 'columns': ['seq'],
+             'tail': ' USING btree (seq) WHERE (seq > 0)', 'has_expressions': False, 'comment': '100% unique'},
+        ],
+        'inbound_fks': [
+            {'name': 'notes_fix_fkey', 'schema': 'public', 'tablename': 'notes', 'table': 'public.notes',
+             'def': 'FOREIGN KEY (fix_id, fix_at) REFERENCES fixes(id, received_at)',
+             'referenced_columns': ['id', 'received_at'], 'repoint': True},
+            {'name': 'tags_fix_fkey', 'schema': 'public', 'tablename': 'tags', 'table': 'public.tags',
+             'def': 'FOREIGN KEY (fix_id) REFERENCES fixes(id)', 'referenced_columns': ['id'], 'repoint': False},
+        ],
+        'triggers': [
+            {'name': 't_on', 'def': 'CREATE TRIGGER t_on BEFORE INSERT ON public.fixes FOR EACH ROW EXECUTE FUNCTION f()',
+             'enabled': 'O'},
+            {'name': 't_off', 'def': 'CREATE TRIGGER t_off BEFORE INSERT ON public.fixes FOR EACH ROW EXECUTE FUNCTION f()',
+             'enabled': 'D'},
+            {'name': 't_always', 'def': 'CREATE TRIGGER t_always AFTER INSERT ON public.fixes FOR EACH ROW '
+             'EXECUTE FUNCTION f()', 'enabled': 'A'},
+            {'name': 't_replica', 'def': 'CREATE TRIGGER t_replica AFTER INSERT ON public.fixes FOR EACH ROW '
+             'EXECUTE FUNCTION f()', 'enabled': 'R'},
+        ],
+        'sequences': [
+            {'sequence': 'public.fixes_id_seq', 'column': 'id', 'deptype': 'a'},
+            {'sequence': 'public.fixes_seq_seq', 'column': 'seq', 'deptype': 'i'},
+        ],
+        'views': [], 'policies': [], 'publications': [],
+        'copy_method': 'range', 'control_index': 'fixes_received_at_idx',
+        'control_type': 'timestamp with time zone',
+        'buckets': ['2024-01-01T00:00:00+00:00', '2024-01-02T00:00:00+00:00'],
+        'bucket_counts': {'2024-01-01T00:00:00+00:00': 1000, '2024-01-02T00:00:00+00:00': 2000},
+        'start_partition': '2024-01-02T00:00:00+00:00',
+    }
+    snap.update(over)
+    return snap
+
+
+def state_row(snap=None, **over):
+    """A row of partman_migrate_state."""
+    row = {'table_name': 'public.fixes', 'old_table': 'public.fixes_old', 'step': 'prepared',
+           'direction': 'forward', 'snapshot': snap or snapshot(), 'extra': {'index_renames': {}}, 'timezone': 'UTC',
+           'copy_method': 'range', 'ctid_blocks': None, 'ctid_done': 0, 'rows_total': None, 'rows_copied': 0,
+           'seconds': {}}
+    row.update(over)
+    return row

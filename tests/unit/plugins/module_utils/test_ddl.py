@@ -4,6 +4,14 @@
 import pytest
 
 from ansible_collections.soar.partman.plugins.module_utils import ddl
+from partman_testing import render
+
+try:
+    from psycopg2 import sql
+except ImportError:
+    sql = None
+
+needs_sql = pytest.mark.skipif(sql is None, reason='needs psycopg2')
 from ansible_collections.soar.partman.plugins.module_utils import names as nm
 
 
@@ -51,3 +59,68 @@ def test_retarget_trigger_def():
     d = 'CREATE TRIGGER t BEFORE INSERT ON public.fixes FOR EACH ROW EXECUTE FUNCTION f()'
     assert ddl.retarget_trigger_def(d, 'public', 'fixes', 'public', 'fixes_new') == \
         'CREATE TRIGGER t BEFORE INSERT ON public.fixes_new FOR EACH ROW EXECUTE FUNCTION f()'
+
+
+# ------------------------------------------------------------------ statement builders
+@needs_sql
+def test_add_and_drop_constraint_escape_percent():
+    t = sql.Identifier('public', 'fixes')
+    assert render(ddl.add_constraint(t, 'fixes_note_check', "CHECK ((note <> '%'::text))")) == (
+        'ALTER TABLE "public"."fixes" ADD CONSTRAINT "fixes_note_check" CHECK ((note <> \'%%\'::text))')
+    assert render(ddl.drop_constraint(t, 'Odd"Name')) == 'ALTER TABLE "public"."fixes" DROP CONSTRAINT "Odd""Name"'
+
+
+@needs_sql
+@pytest.mark.parametrize('src, kind, expected', [
+    ({'def': 'PRIMARY KEY (id)', 'columns': ['id']}, 'constraint',
+     'ALTER TABLE "public"."fixes" ADD CONSTRAINT "k" PRIMARY KEY (id, received_at)'),
+    ({'def': 'UNIQUE (id, received_at)', 'columns': ['id', 'received_at']}, 'constraint',
+     'ALTER TABLE "public"."fixes" ADD CONSTRAINT "k" UNIQUE (id, received_at)'),
+    ({'tail': ' USING btree (seq) WHERE (seq > 0)', 'unique': True, 'columns': ['seq']}, 'index',
+     'CREATE UNIQUE INDEX IF NOT EXISTS "k" ON "public"."fixes" USING btree (seq, received_at) WHERE (seq > 0)'),
+    ({'tail': " USING btree (lower(note)) WHERE (note <> '%'::text)", 'unique': False, 'columns': []}, 'index',
+     'CREATE INDEX IF NOT EXISTS "k" ON "public"."fixes" USING btree (lower(note)) WHERE (note <> \'%%\'::text)'),
+])
+def test_key_or_index_widens_unique_keys_with_the_control_column(src, kind, expected):
+    assert render(ddl.key_or_index(kind, src, sql.Identifier('public', 'fixes'), 'k', 'received_at')) == expected
+
+
+@needs_sql
+def test_key_or_index_quotes_a_reserved_control_column():
+    got = ddl.key_or_index('constraint', {'def': 'PRIMARY KEY (id)', 'columns': ['id']},
+                           sql.Identifier('fixes'), 'k', 'order')
+    assert render(got).endswith('PRIMARY KEY (id, "order")')
+
+
+@needs_sql
+def test_grant_table_column_public_and_grant_option():
+    t = sql.Identifier('public', 'fixes')
+    assert render(ddl.grant({'priv': 'SELECT', 'grantee': 'reader', 'grantable': False}, t)) == \
+        'GRANT SELECT ON "public"."fixes" TO "reader"'
+    assert render(ddl.grant({'priv': 'INSERT', 'grantee': None, 'grantable': False}, t)) == \
+        'GRANT INSERT ON "public"."fixes" TO PUBLIC'
+    assert render(ddl.grant({'priv': 'UPDATE', 'grantee': 'app', 'grantable': True}, t, column='note')) == \
+        'GRANT UPDATE ("note") ON "public"."fixes" TO "app" WITH GRANT OPTION'
+
+
+@needs_sql
+@pytest.mark.parametrize('enabled, verb', [('D', 'DISABLE'), ('O', 'ENABLE'), ('A', 'ENABLE ALWAYS'),
+                                           ('R', 'ENABLE REPLICA')])
+def test_trigger_state(enabled, verb):
+    assert render(ddl.trigger_state(sql.Identifier('public', 'fixes'), 't', enabled)) == \
+        'ALTER TABLE "public"."fixes" %s TRIGGER "t"' % verb
+
+
+@needs_sql
+def test_small_builders():
+    t, o = sql.Identifier('public', 'fixes'), sql.Identifier('public', 'fixes_old')
+    assert render(ddl.sequence_owned_by('public.fixes_id_seq', t, 'id')) == \
+        'ALTER SEQUENCE "public"."fixes_id_seq" OWNED BY "public"."fixes"."id"'
+    assert render(ddl.lock_exclusive(t, o)) == 'LOCK TABLE "public"."fixes", "public"."fixes_old" IN ACCESS EXCLUSIVE MODE'
+    assert render(ddl.rename('TABLE', t, 'fixes_old')) == 'ALTER TABLE "public"."fixes" RENAME TO "fixes_old"'
+    assert render(ddl.rename('INDEX', sql.Identifier('public', 'i'), 'i_old')) == 'ALTER INDEX "public"."i" RENAME TO "i_old"'
+    assert render(ddl.drop_table(o)) == 'DROP TABLE "public"."fixes_old"'
+    assert render(ddl.owner_to(t, 'soar')) == 'ALTER TABLE "public"."fixes" OWNER TO "soar"'
+    assert render(ddl.comment_on('constraint', 'k', t)) == 'COMMENT ON CONSTRAINT "k" ON "public"."fixes" IS %s'
+    assert render(ddl.comment_on('index', 'i', sql.Identifier('public', 'i'))) == 'COMMENT ON INDEX "public"."i" IS %s'
+    assert render(ddl.qualified_ident('"My Schema".fixes')) == '"My Schema"."fixes"'

@@ -72,3 +72,13 @@ def test_month_interval_on_the_31st():
 def test_retention_needs_a_unit(text):
     with pytest.raises(nm.PlanError, match='not an interval with a unit'):
         intervals.retention_seconds(text)
+
+
+@pytest.mark.parametrize('text, unit', [
+    ('1 day', 'day'), ('1 mon', 'month'), ('3 mons', 'quarter'), ('7 days', 'week'), ('01:00:00', 'hour'),
+    ('1 year', 'year'), ('2 days', None), ('', None), (None, None), ('15 mins', None),
+])
+def test_trunc_unit_of_part_config_intervals(text, unit):
+    """The one parser also reads part_config's interval text (repair used a table of its own that
+    missed quarters)."""
+    assert intervals.trunc_unit(text) == unit

@@ -57,3 +57,11 @@ def test_partition_name_truncated_like_partman():
     name = nm.partition_name('t' * 60, datetime.datetime(2024, 1, 5), 5, intervals.INTERVALS['day'])
     assert name.endswith('_p20240105')
     assert len(name) == 63
+
+
+@pytest.mark.parametrize('name, quoted', [
+    ('fixes', 'fixes'), ('user', '"user"'), ('order', '"order"'), ('select', '"select"'), ('My Schema', '"My Schema"'),
+    ('a"b', '"a""b"'), ('_x1', '_x1'), ('1x', '"1x"'), ('été', '"été"'),
+])
+def test_quote_ident_quotes_reserved_words_and_odd_names(name, quoted):
+    assert nm.quote_ident(name) == quoted

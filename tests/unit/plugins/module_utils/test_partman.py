@@ -75,3 +75,16 @@ def test_maintenance_call_per_version(version, analyze, expected):
 
 def test_maintenance_call_quotes_odd_schema():
     assert pm.maintenance_call("My Schema", "5.1.0").startswith('CALL "My Schema".run_maintenance_proc(')
+
+
+def test_maintenance_call_quotes_a_reserved_schema():
+    assert pm.maintenance_call('user', '5.1.0') == 'CALL "user".run_maintenance_proc(p_analyze := false)'
+    assert pm.maintenance_call('partman', '4.7.2', True) == 'CALL partman.run_maintenance_proc(p_analyze := true)'
+
+
+@pytest.mark.parametrize('text, parts, major', [
+    ('4.7.2', (4, 7, 2), 4), ('5.2.4', (5, 2, 4), 5), ('5.0.0-beta', (5, 0, 0), 5), ('', (0,), 0), (None, (0,), 0),
+])
+def test_one_version_parser(text, parts, major):
+    assert pm.version_tuple(text) == parts
+    assert pm.major_version(text) == major
