@@ -1,9 +1,12 @@
 # -*- coding: utf-8 -*-
 """Helpers of the unit tests (importable from every test file: tests/unit/conftest.py puts this
 directory on sys.path): psycopg2.sql rendered without a connection, a recording stand-in for
-connection.Database, and a migration Context built from partman_migrate's argument spec."""
+connection.Database, a migration Context built from partman_migrate's argument spec, a catalog
+snapshot and a state row, and the documentation checks (merged_doc, assert_matches)."""
 
 import datetime
+
+import yaml
 
 UTC = datetime.timezone.utc
 
@@ -179,3 +182,32 @@ def state_row(snap=None, **over):
            'seconds': {}}
     row.update(over)
     return row
+
+
+# ------------------------------------------------------------------ documentation against argument specs
+def _fragments():
+    from ansible_collections.soar.partman.plugins.doc_fragments import connection as connection_fragment
+    return {'soar.partman.connection': connection_fragment.ModuleDocFragment}
+
+
+def merged_doc(module):
+    """DOCUMENTATION with its fragments' options merged; the module's own keys win, as in ansible-doc."""
+    doc = yaml.safe_load(module.DOCUMENTATION)
+    for name in doc.get('extends_documentation_fragment') or []:
+        fragment = yaml.safe_load(_fragments()[name].DOCUMENTATION)
+        for opt, value in fragment['options'].items():
+            value.update(doc.setdefault('options', {}).get(opt) or {})
+            doc['options'][opt] = value
+    return doc
+
+
+def assert_matches(options, spec):
+    assert set(options) == set(spec)
+    for name, opt in spec.items():
+        d = options[name]
+        assert d.get('type', 'str') == opt.get('type', 'str'), name
+        assert d.get('default') == opt.get('default'), name
+        assert sorted(d.get('choices') or []) == sorted(opt.get('choices') or []), name
+        assert sorted(d.get('aliases') or []) == sorted(opt.get('aliases') or []), name
+        if opt.get('no_log'):
+            assert 'no_log' in str(d['description']), name

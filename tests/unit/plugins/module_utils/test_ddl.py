@@ -4,6 +4,7 @@
 import pytest
 
 from ansible_collections.soar.partman.plugins.module_utils import ddl
+from ansible_collections.soar.partman.plugins.module_utils import names as nm
 from partman_testing import render
 
 try:
@@ -12,7 +13,6 @@ except ImportError:
     sql = None
 
 needs_sql = pytest.mark.skipif(sql is None, reason='needs psycopg2')
-from ansible_collections.soar.partman.plugins.module_utils import names as nm
 
 
 def test_split_and_widen_index_def():
