@@ -83,8 +83,10 @@ def qualified(schema, name):
 
 
 def quote_ident(name):
-    """Quote an identifier the way PostgreSQL's quote_ident does (for text
-    matching of pg_get_*def output only; SQL is built with psycopg2.sql)."""
+    """Quote an identifier the way PostgreSQL's quote_ident does: only when needed, and always for a
+    reserved word. The one quoting of the collection, for SQL given as text (psql and pg_cron
+    commands, regclass text, messages) and for matching pg_get_*def() output; statements the
+    modules run are built with psycopg2.sql."""
     if re.match(r'^[a-z_][a-z0-9_$]*$', name) and name not in _RESERVED:
         return name
     return '"%s"' % name.replace('"', '""')
