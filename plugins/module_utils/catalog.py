@@ -11,7 +11,8 @@ __metaclass__ = type
 
 import os
 
-from ansible_collections.soar.partman.plugins.module_utils.plan import split_index_def, PlanError
+from ansible_collections.soar.partman.plugins.module_utils.ddl import split_index_def
+from ansible_collections.soar.partman.plugins.module_utils.names import PlanError
 
 TIME_TYPES = ('timestamp with time zone', 'timestamp without time zone', 'date')
 
@@ -38,6 +39,13 @@ def table_info(db, schema, name):
     info['partitioned'] = info['relkind'] == 'p'
     info['is_partition'] = bool(db.scalar("SELECT relispartition FROM pg_class WHERE oid = %s", (info['oid'],)))
     return info
+
+
+def relation_exists(db, schema, name):
+    """Whether a relation (table, index, sequence...) schema.name exists."""
+    return bool(db.scalar(
+        "SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = %s AND c.relname = %s", (schema, name)))
 
 
 def columns(db, oid):
@@ -125,6 +133,40 @@ def indexes(db, oid, schema, table):
     return rows
 
 
+def constraint_query(table_oid, name):
+    """(query, params) finding constraint name on the table: db.scalar(*constraint_query(...))."""
+    return 'SELECT 1 FROM pg_constraint WHERE conrelid = %s AND conname = %s', (table_oid, name)
+
+
+def constraint_target(db, schema, table, name):
+    """The table (oid) constraint name of schema.table references: None when the table has no such
+    constraint, 0 when it is not a foreign key. Finds where an inbound foreign key points now."""
+    return db.scalar(
+        'SELECT confrelid::bigint FROM pg_constraint c JOIN pg_class r ON r.oid = c.conrelid '
+        'JOIN pg_namespace n ON n.oid = r.relnamespace WHERE n.nspname = %s AND r.relname = %s '
+        'AND c.conname = %s', (schema, table, name))
+
+
+def table_grants(db, oid):
+    """Table-level privileges (rows of aclexplode: grantee, priv, grantable), the owner's excluded."""
+    return db.query("""
+            SELECT CASE WHEN a.grantee = 0 THEN NULL ELSE pg_get_userbyid(a.grantee) END AS grantee,
+                   a.privilege_type AS priv, a.is_grantable AS grantable
+            FROM pg_class c, aclexplode(c.relacl) a
+            WHERE c.oid = %s AND a.grantee <> c.relowner
+            ORDER BY 1, 2""", (oid,))
+
+
+def column_grants(db, oid):
+    """Column privileges (col, grantee, priv, grantable) of the table's columns."""
+    return db.query("""
+            SELECT att.attname AS col,
+                   CASE WHEN a.grantee = 0 THEN NULL ELSE pg_get_userbyid(a.grantee) END AS grantee,
+                   a.privilege_type AS priv, a.is_grantable AS grantable
+            FROM pg_attribute att, aclexplode(att.attacl) a
+            WHERE att.attrelid = %s AND att.attnum > 0 AND NOT att.attisdropped""", (oid,))
+
+
 def triggers(db, oid):
     return db.query("""
         SELECT t.tgname AS name, pg_get_triggerdef(t.oid) AS def, t.tgenabled::text AS enabled
@@ -200,6 +242,13 @@ def partitions(db, parent_oid):
         r['is_default'] = r['bound'] == 'DEFAULT'
         r['lo'], r['hi'] = parse_bound(r['bound'])
     return rows
+
+
+def bound_start(db, control_type, bound):
+    """A partition bound (text, as parse_bound gives it) of a control column of control_type, as a
+    timestamptz: the key buckets are compared by."""
+    from psycopg2 import sql
+    return db.scalar(sql.SQL('SELECT %s::{}::timestamptz').format(sql.SQL(control_type)), (bound,))
 
 
 def parse_bound(bound):

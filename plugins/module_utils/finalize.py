@@ -13,7 +13,7 @@ __metaclass__ = type
 import datetime
 
 from ansible_collections.soar.partman.plugins.module_utils import catalog
-from ansible_collections.soar.partman.plugins.module_utils import plan as pl
+from ansible_collections.soar.partman.plugins.module_utils import names as pl
 from ansible_collections.soar.partman.plugins.module_utils import state as st
 from ansible_collections.soar.partman.plugins.module_utils.connection import connect
 

@@ -237,7 +237,7 @@ class Info(object):
                 drops.append({'parent': s['parent'], 'retention': r['retention'], 'partitions': r['holding_data'],
                               'rows_estimate': r['rows_estimate'], 'bytes': r['bytes'],
                               'message': ps.retention_message(s)})
-        major = int(str(installed['version']).split('.', maxsplit=1)[0])
+        major = pm.major_version(installed['version'])
         return dict(
             changed=False,
             partman_version=installed['version'],

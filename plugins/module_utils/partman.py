@@ -15,7 +15,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import re
+from ansible_collections.soar.partman.plugins.module_utils.names import PlanError, quote_ident
 
 try:
     from psycopg2 import sql
@@ -125,19 +125,29 @@ def config_delete(schema, parent):
     ]
 
 
-def _quote_ident(name):
-    """Identifier as SQL text (psql, pg_cron commands), quoted only when needed."""
-    if re.match(r'^[a-z_][a-z0-9_]*$', name):
-        return name
-    return '"%s"' % name.replace('"', '""')
-
-
-def _version_tuple(extversion):
+def version_tuple(extversion):
+    """'4.7.2' -> (4, 7, 2): the one parser of pg_partman's extversion (digits of each piece; 0 for none)."""
     parts = []
     for piece in str(extversion or '').split('.'):
         digits = ''.join(ch for ch in piece if ch.isdigit())
         parts.append(int(digits) if digits else 0)
     return tuple(parts) or (0,)
+
+
+def major_version(extversion):
+    """'4.7.2' -> 4, '5.2.4' -> 5."""
+    return version_tuple(extversion)[0]
+
+
+def partman_major(extversion):
+    """The major of a pg_partman partman_migrate can drive (4 or 5); anything else is refused."""
+    if not extversion:
+        raise PlanError("pg_partman is not installed in this database: CREATE EXTENSION pg_partman "
+                        "SCHEMA partman (or set partman_schema) first")
+    found = major_version(extversion)
+    if found not in (4, 5):
+        raise PlanError("pg_partman %s is not supported (4.x and 5.x are)" % extversion)
+    return found
 
 
 def maintenance_call(schema, extversion, analyze=False):
@@ -148,9 +158,9 @@ def maintenance_call(schema, extversion, analyze=False):
     a transaction block (psql -c and pg_cron do that). Before 4.0: the function run_maintenance().
     """
     flag = 'true' if analyze else 'false'
-    if _version_tuple(extversion) >= (4, 0):
-        return 'CALL %s.run_maintenance_proc(p_analyze := %s)' % (_quote_ident(schema), flag)
-    return 'SELECT %s.run_maintenance(p_analyze := %s)' % (_quote_ident(schema), flag)
+    if major_version(extversion) >= 4:
+        return 'CALL %s.run_maintenance_proc(p_analyze := %s)' % (quote_ident(schema), flag)
+    return 'SELECT %s.run_maintenance(p_analyze := %s)' % (quote_ident(schema), flag)
 
 
 def partition_data_time(schema, parent, lock_wait, ignored_columns):

@@ -15,6 +15,7 @@ __metaclass__ = type
 import datetime
 
 from ansible_collections.soar.partman.plugins.module_utils.catalog import parse_bound
+from ansible_collections.soar.partman.plugins.module_utils.human import human_bytes, human_seconds
 
 try:
     from psycopg2 import sql
@@ -41,7 +42,7 @@ def jsonable(row):
 
 def split_parent(name):
     """'public.fixes' -> ('public', 'fixes'); an unqualified name means public."""
-    from ansible_collections.soar.partman.plugins.module_utils.plan import split_table_name, PlanError
+    from ansible_collections.soar.partman.plugins.module_utils.names import split_table_name, PlanError
     try:
         return split_table_name(name)
     except PlanError as e:
@@ -244,15 +245,6 @@ def collect_set(db, partman_schema, config, exact_counts=False, retention=None, 
     }
 
 
-def human_bytes(n):
-    n = float(n or 0)
-    for unit in ('B', 'kB', 'MB', 'GB', 'TB'):
-        if n < 1024 or unit == 'TB':
-            return ('%d %s' % (n, unit)) if unit == 'B' else ('%.1f %s' % (n, unit))
-        n /= 1024.0
-    return '%d B' % n
-
-
 def retention_message(s):
     """What the retention of set `s` would remove, in words (no fix: callers add theirs)."""
     r = s['retention']
@@ -324,14 +316,3 @@ def summary_lines(sets, maintenance):
         m.get('backend'), m.get('last_success') or 'never', m.get('last_run') or 'never', m.get('last_status'),
         (': %s' % m['message']) if m.get('message') and m.get('last_status') == 'failed' else ''))
     return out
-
-
-def human_seconds(s):
-    s = int(s or 0)
-    if s < 120:
-        return '%ds' % s
-    if s < 7200:
-        return '%dm' % (s // 60)
-    if s < 172800:
-        return '%.1fh' % (s / 3600.0)
-    return '%.1fd' % (s / 86400.0)

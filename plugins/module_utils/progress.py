@@ -10,18 +10,7 @@ __metaclass__ = type
 
 import time
 
-
-def format_eta(seconds):
-    if seconds is None:
-        return 'unknown'
-    seconds = int(seconds)
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    if h:
-        return '%dh%02dm%02ds' % (h, m, s)
-    if m:
-        return '%dm%02ds' % (m, s)
-    return '%ds' % s
+from ansible_collections.soar.partman.plugins.module_utils.human import format_eta
 
 
 class Progress(object):

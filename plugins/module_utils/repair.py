@@ -18,6 +18,7 @@ import time
 from ansible_collections.soar.partman.plugins.module_utils import partman as pm
 from ansible_collections.soar.partman.plugins.module_utils import partset as ps
 from ansible_collections.soar.partman.plugins.module_utils.connection import connect
+from ansible_collections.soar.partman.plugins.module_utils.intervals import trunc_unit as bucket_unit
 
 try:
     from psycopg2 import sql
@@ -26,17 +27,11 @@ except ImportError:
     sql = None
     psycopg2 = None
 
-BUCKET_UNITS = {'1 hour': 'hour', '01:00:00': 'hour', '1 day': 'day', '1 mon': 'month', '1 year': 'year',
-                '7 days': 'week', '1 week': 'week'}
 MAX_BUCKETS_REPORTED = 200
 
 
 class RepairError(Exception):
     """Fails the module; the message names the problem and the fix."""
-
-
-def bucket_unit(interval_text):
-    return BUCKET_UNITS.get(' '.join(str(interval_text or '').split()))
 
 
 def ignored_columns(columns):
@@ -239,7 +234,7 @@ class Repair(object):
         db.rollback()
         if not missing:
             return
-        major = int(str(result['partman_version']).split('.', maxsplit=1)[0])
+        major = pm.major_version(result['partman_version'])
         query, args = pm.create_partition_time(schema, major, parent, missing)
         try:
             db.execute(query, args)

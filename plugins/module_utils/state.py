@@ -16,6 +16,8 @@ __metaclass__ = type
 
 import json
 
+from ansible_collections.soar.partman.plugins.module_utils.names import quote_ident
+
 try:
     from psycopg2 import sql
     from psycopg2.extras import Json
@@ -80,11 +82,7 @@ def ddl(schema):
 
 def exists(db, schema):
     return bool(db.scalar("SELECT to_regclass(%s) IS NOT NULL",
-                          ('%s.%s' % (_q(schema), STATE),)))
-
-
-def _q(name):
-    return '"%s"' % name.replace('"', '""')
+                          ('%s.%s' % (quote_ident(schema), STATE),)))
 
 
 def load(db, schema, table):

@@ -300,7 +300,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.soar.partman.plugins.module_utils.connection import (
     connection_argument_spec, HAS_PSYCOPG2, PSYCOPG2_IMPORT_ERROR, missing_required_lib, protect_secrets,
 )
-from ansible_collections.soar.partman.plugins.module_utils.migrate import run
+from ansible_collections.soar.partman.plugins.module_utils.migration.runner import run
 
 
 def argument_spec():

@@ -12,7 +12,7 @@ import pytest
 from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar, trust_as_template
 
-from ansible_collections.soar.partman.plugins.module_utils import plan
+from ansible_collections.soar.partman.plugins.module_utils import names as plan
 
 ROLE = os.path.join(os.path.dirname(__file__), '..', '..', 'roles', 'migration')
 

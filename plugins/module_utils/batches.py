@@ -21,7 +21,7 @@ __metaclass__ = type
 import time
 
 from ansible_collections.soar.partman.plugins.module_utils import state as st
-from ansible_collections.soar.partman.plugins.module_utils.plan import adapt_slice_width
+from ansible_collections.soar.partman.plugins.module_utils.ddl import qualified_ident
 
 try:
     from psycopg2 import sql
@@ -33,6 +33,17 @@ class CopyError(Exception):
     pass
 
 
+def adapt_slice_width(width, rows, batch_size, min_width, max_width):
+    """Next copy-slice width (seconds of control time) aiming at batch_size
+    rows: scale by the observed density, at most x4 / at least /4 per step."""
+    if rows <= 0:
+        new = width * 4
+    else:
+        new = width * float(batch_size) / float(rows)
+        new = max(width / 4.0, min(new, width * 4.0))
+    return max(min_width, min(new, max_width))
+
+
 def column_list(columns):
     """Columns that can be inserted (generated columns are recomputed)."""
     return [c['name'] for c in columns if not c.get('generated')]
@@ -42,12 +53,13 @@ def overriding(columns):
     return any(c.get('identity') == 'a' for c in columns)
 
 
-def insert_select(target, source, cols, where, with_overriding):
-    """INSERT INTO target (cols) [OVERRIDING SYSTEM VALUE] SELECT cols FROM source WHERE <where>."""
+def insert_select(target, source, cols, where, with_overriding, select=None):
+    """INSERT INTO target (cols) [OVERRIDING SYSTEM VALUE] SELECT cols FROM source WHERE <where>;
+    select: another select list (composed) than the columns themselves."""
     ident_cols = sql.SQL(', ').join(sql.Identifier(c) for c in cols)
     return sql.SQL('INSERT INTO {} ({}){} SELECT {} FROM {} WHERE {}').format(
         target, ident_cols, sql.SQL(' OVERRIDING SYSTEM VALUE' if with_overriding else ''),
-        ident_cols, source, where)
+        ident_cols if select is None else select, source, where)
 
 
 def range_where(control):
@@ -68,7 +80,7 @@ def copy_range_partition(db, state_schema, table_key, old_ident, child, control,
     """Copy one child by slices of its range. child: state row (partition, lo,
     hi, done_upto, rows, done). Returns rows copied in this run."""
     schema, rel = child['partition'].split('.', 1)
-    target = sql.Identifier(*_split_q(child['partition']))
+    target = qualified_ident(child['partition'])
     lo, hi = child['lo'], child['hi']
     cur = child['done_upto'] or lo
     min_width = 86400.0 if ctype == 'date' else 1.0
@@ -131,9 +143,3 @@ def copy_ctid(db, state_schema, table_key, old_ident, parent_ident, cols, with_o
             break
         b = e
     return copied
-
-
-def _split_q(qualified_name):
-    """'schema.rel' as stored by us (format('%I.%I')) back into two names."""
-    from ansible_collections.soar.partman.plugins.module_utils.plan import split_table_name
-    return split_table_name(qualified_name)

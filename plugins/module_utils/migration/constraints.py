@@ -1,0 +1,73 @@
+# -*- coding: utf-8 -*-
+# Copyright: soar.partman contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Step constrained: outgoing foreign keys and triggers on the parent, inbound foreign keys re-pointed
+to it, ANALYZE."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import time
+
+from ansible_collections.soar.partman.plugins.module_utils import catalog
+from ansible_collections.soar.partman.plugins.module_utils import ddl
+
+try:
+    from psycopg2 import sql
+except ImportError:  # the module reports the missing library
+    sql = None
+
+
+def run(ctx, state):
+    db = ctx.db
+    snap = state['snapshot']
+    poid = ctx.parent_oid()
+    for con in snap['constraints']:
+        if con['type'] != 'f' or ctx.on_parent('constraint', con['name']):
+            continue
+        db.execute(ddl.add_constraint(ctx.t_parent, con['name'], con['def']))
+        if con.get('comment'):
+            db.execute(ddl.comment_on('constraint', con['name'], ctx.t_parent), (con['comment'],))
+        db.commit()
+    for trg in snap['triggers']:
+        if db.scalar('SELECT 1 FROM pg_trigger WHERE tgrelid = %s AND tgname = %s', (poid, trg['name'])):
+            continue
+        db.execute(trg['def'].replace('%', '%%'))
+        if trg['enabled'] in ('D', 'A', 'R'):  # created enabled (O)
+            db.execute(ddl.trigger_state(ctx.t_parent, trg['name'], trg['enabled']))
+        db.commit()
+    for fk in snap['inbound_fks']:
+        if not fk['repoint']:
+            continue
+        ref = sql.Identifier(fk['schema'], fk['tablename'])
+        target = catalog.constraint_target(db, fk['schema'], fk['tablename'], fk['name'])
+        if target == poid:
+            continue
+        if target is not None:
+            db.execute(ddl.drop_constraint(ref, fk['name']))
+        db.execute(ddl.add_constraint(ref, fk['name'], fk['def']))
+        db.commit()
+    db.rollback()
+    if not ctx.analyzed:  # done during the index builds of this run (jobs > 1)
+        analyze_parent(ctx, db)
+
+
+def analyze_parent(ctx, db, beside_builds=False):
+    """ANALYZE the partitioned table (and so every partition) on connection db. Beside our own
+    index builds it waits for locks without lock_timeout: it queues behind one build at a time,
+    which may take longer than lock_timeout on a big partition."""
+    db.rollback()
+    t0 = time.time()
+    db.set_autocommit(True)
+    try:
+        if beside_builds:
+            db.execute("SELECT set_config('lock_timeout', '0', false)", record=False)
+        db.execute(sql.SQL('ANALYZE {}').format(ctx.t_parent))
+    finally:
+        if beside_builds:
+            db.execute('SELECT set_config(%s, %s, false)',
+                       ('lock_timeout', '%ds' % int(ctx.p['lock_timeout'])), record=False)
+        db.set_autocommit(False)
+    ctx.analyzed = True
+    ctx.log('ANALYZE in %.1fs' % (time.time() - t0))

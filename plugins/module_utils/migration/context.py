@@ -1,0 +1,169 @@
+# -*- coding: utf-8 -*-
+# Copyright: soar.partman contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What every step of a partman_migrate run shares: the connection, the parameters, the names
+derived from them, what the run reports (log, warnings, seconds per step, the fields of the
+result) and the one pool of extra connections (jobs > 1)."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import threading
+import time
+
+from ansible_collections.soar.partman.plugins.module_utils import catalog
+from ansible_collections.soar.partman.plugins.module_utils import write_guard
+from ansible_collections.soar.partman.plugins.module_utils.names import quote_ident, split_table_name, truncate_name
+from ansible_collections.soar.partman.plugins.module_utils.params import validate_params
+
+try:
+    from psycopg2 import sql
+except ImportError:  # the module reports the missing library
+    sql = None
+
+
+# Steps of a forward migration, in order. The state table records the last one that completed; the
+# runner's step table names the function of each.
+STEPS = ('prepared', 'partitioned', 'copied', 'indexed', 'constrained', 'verified', 'done')
+
+
+class MigrationError(Exception):
+    """Fails the module; the message names the problem and the fix."""
+
+
+class Context(object):
+    """One run: parameters and derived names (set once), the connection (set by the runner), and
+    what the steps report back."""
+
+    def __init__(self, module):
+        self.module = module
+        self.p = dict(module.params)
+        self.check_mode = module.check_mode
+        # reported in the result
+        self.queries = []
+        self.warnings = []
+        self.seconds = {}
+        self.rows_copied = {}
+        self.partitions_created = []
+        self.pk_changed = []
+        self.changed = False
+        self.plan = None
+        self.diff = None
+        self.partman_version = None
+        # known once connected
+        self.major = None
+        self.server_version = None
+        self.analyzed = False
+        self.db = None
+        # parameters and derived names
+        self.var_prefix = self.p.get('var_prefix') or ''
+        self.interval = validate_params(self.p, self.var_prefix)
+        self.schema, self.name = split_table_name(self.p['table'])
+        self.key = '%s.%s' % (self.schema, self.name)          # pg_partman's parent_table text
+        self.old_name = truncate_name(self.name, self.p['old_suffix'])
+        self.control = self.p['control']
+        self.partman_schema = self.p['partman_schema']
+        self.state_schema = self.p.get('state_schema') or self.partman_schema
+        self.t_parent = sql.Identifier(self.schema, self.name)
+        self.t_old = sql.Identifier(self.schema, self.old_name)
+
+    # ------------------------------------------------------------ reporting
+    def opt(self, option):
+        """An option as the user set it: the role's variable when a role passes var_prefix."""
+        return self.var_prefix + option
+
+    def log(self, msg):
+        try:
+            self.module.log('partman_migrate %s: %s' % (self.key, msg))
+        except Exception:
+            pass
+
+    def warn(self, msg):
+        self.warnings.append(msg)
+
+    def timed(self, name, fn, *args):
+        """fn(*args), its seconds added to seconds[name]."""
+        t0 = time.time()
+        try:
+            return fn(*args)
+        finally:
+            self.seconds[name] = round(self.seconds.get(name, 0) + time.time() - t0, 3)
+
+    def session_settings(self, timezone=None):
+        s = {
+            'statement_timeout': '0',
+            'idle_in_transaction_session_timeout': '0',
+            'lock_timeout': '%ds' % int(self.p['lock_timeout']),
+            'DateStyle': 'ISO, YMD',
+            'synchronous_commit': 'off',
+            write_guard.SESSION_SETTING[0]: write_guard.SESSION_SETTING[1],
+        }
+        if timezone:
+            s['TimeZone'] = timezone
+        if self.p.get('maintenance_work_mem'):
+            s['maintenance_work_mem'] = self.p['maintenance_work_mem']
+        return s
+
+    # -------------------------------------------------------------- catalog
+    def exists(self, name):
+        """table_info of schema.name (the table, or the old one), None when absent."""
+        return catalog.table_info(self.db, self.schema, name)
+
+    def relation_exists(self, schema, name):
+        return catalog.relation_exists(self.db, schema, name)
+
+    def parent_oid(self):
+        return self.db.scalar('SELECT %s::regclass::oid::bigint', (
+            '%s.%s' % (quote_ident(self.schema), quote_ident(self.name)),))
+
+    def on_parent(self, kind, objname):
+        """Whether the parent has the constraint or index objname already."""
+        if kind == 'constraint':
+            have = self.db.scalar(*catalog.constraint_query(self.parent_oid(), objname))
+        else:
+            have = self.relation_exists(self.schema, objname)
+        self.db.rollback()
+        return bool(have)
+
+    # ------------------------------------------------------------- the pool
+    def in_parallel(self, items, fn, settings=None):
+        """fn(connection, item) for every item, on min(jobs, len(items)) (at least one) connections of
+        their own, one thread each, with the session settings given set on each. A connection stops at
+        its first failure (rolled back) and the others stop taking items; returns the exceptions raised,
+        for the caller to report once every thread has ended."""
+        lock = threading.Lock()
+        it = iter(items)
+        errors = []
+
+        def worker():
+            conn = None
+            try:
+                conn = self.db.clone()
+                for name, value in (settings or {}).items():
+                    conn.execute('SELECT set_config(%s, %s, false)', (name, value), record=False)
+                conn.commit()
+                while not errors:
+                    with lock:
+                        try:
+                            item = next(it)
+                        except StopIteration:
+                            return
+                    fn(conn, item)
+            except Exception as e:  # reported by the caller
+                with lock:
+                    errors.append(e)
+            finally:
+                if conn is not None:
+                    try:
+                        conn.rollback()
+                    except Exception:
+                        pass
+                    conn.close()
+
+        threads = [threading.Thread(target=worker) for _i in range(max(1, min(self.p['jobs'], len(items))))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return errors

@@ -1,0 +1,140 @@
+# -*- coding: utf-8 -*-
+# Copyright: soar.partman contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Step indexed: the old table's primary key, unique constraints (widened with the control column) and
+indexes built on the parent; with jobs > 1 first on each child on `jobs` connections (with ANALYZE
+and the children's outgoing foreign keys beside them), which the parent then attaches."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import time
+
+from ansible_collections.soar.partman.plugins.module_utils import catalog
+from ansible_collections.soar.partman.plugins.module_utils import ddl
+from ansible_collections.soar.partman.plugins.module_utils.migration.constraints import analyze_parent
+from ansible_collections.soar.partman.plugins.module_utils.migration.context import MigrationError
+from ansible_collections.soar.partman.plugins.module_utils.names import quote_ident, unique_name
+
+try:
+    from psycopg2 import sql
+except ImportError:  # the module reports the missing library
+    sql = None
+
+
+def run(ctx, state):
+    db = ctx.db
+    snap = state['snapshot']
+    stmts = index_statements(ctx, snap)
+    if ctx.p['jobs'] > 1:
+        # ANALYZE alongside the builds, unless an index has expressions (their statistics are
+        # gathered only once the index exists): then it stays after the indexes, in step constrained
+        build_child_indexes(ctx, snap, stmts, analyze=not any(i.get('has_expressions') for i in snap['indexes']))
+    for name, stmt, objname, kind, src in stmts:
+        if ctx.on_parent(kind, objname):
+            continue
+        t0 = time.time()
+        db.execute(stmt)
+        if src.get('comment'):
+            target = ctx.t_parent if kind == 'constraint' else sql.Identifier(ctx.schema, objname)
+            db.execute(ddl.comment_on(kind, objname, target), (src['comment'],))
+        db.commit()
+        ctx.log('built %s in %.1fs' % (objname, time.time() - t0))
+
+
+def index_statements(ctx, snap):
+    """[(name, statement, objname, kind, source)] for the parent, in build order."""
+    out = []
+    for con in snap['constraints']:
+        if con['type'] in ('p', 'u'):
+            stmt = ddl.key_or_index('constraint', con, ctx.t_parent, con['name'], ctx.control)
+            out.append((con['index_name'] or con['name'], stmt, con['name'], 'constraint', con))
+    for idx in snap['indexes']:
+        if not idx['constraint']:
+            stmt = ddl.key_or_index('index', idx, ctx.t_parent, idx['name'], ctx.control)
+            out.append((idx['name'], stmt, idx['name'], 'index', idx))
+    return out
+
+
+def build_child_indexes(ctx, snap, stmts, analyze=False):
+    """jobs > 1: build each index on each child on `jobs` connections;
+    the parent-level statement then attaches them instead of building.
+    The connections are the parallelism: each builds without PostgreSQL's
+    parallel maintenance workers, which cost more than they give on
+    partitions. With analyze, the first connection free runs ANALYZE of
+    the table meanwhile (it needs the rows, not the indexes); children are
+    taken in the reverse of the order ANALYZE visits them (creation order),
+    so that the two want the same child at most about once.
+    The outgoing foreign keys are added to each child here as well, so that
+    their validation runs beside the builds; step constraints then adds them
+    to the parent, which attaches these instead of validating again."""
+    parts = catalog.partitions(ctx.db, ctx.parent_oid())
+    ctx.db.rollback()
+    fks = child_foreign_keys(ctx, snap)
+    tasks = [('ANALYZE', None, False)] if analyze else []
+    fk_tasks_behind = []
+    missing = [(objname, kind, src) for _n, _s, objname, kind, src in stmts if not ctx.on_parent(kind, objname)]
+    for p in sorted(parts, key=lambda r: -r['oid']):
+        child = sql.Identifier(p['schema'], p['relname'])
+        child_tasks = []
+        for objname, kind, src in missing:
+            cname = unique_name(p['relname'] + '_' + objname, '')
+            # CREATE INDEX has IF NOT EXISTS; ADD CONSTRAINT is looked up first
+            check = catalog.constraint_query(p['oid'], cname) if kind == 'constraint' else None
+            child_tasks.append((ddl.key_or_index(kind, src, child, cname, ctx.control), check, False))
+        # a child's foreign keys wait until the next child's builds are half done: by then the
+        # child's own builds are (nearly always) over, so the key seldom waits for its lock
+        tasks.extend(_interleave_second_half(child_tasks, fk_tasks_behind))
+        fk_tasks_behind = [child_fk_task(ctx, p, con) for con in fks]
+    tasks.extend(fk_tasks_behind)
+
+    def build(conn, task):
+        q, check, wait_for_locks = task
+        if q == 'ANALYZE':
+            analyze_parent(ctx, conn, beside_builds=True)
+            return
+        if check and conn.scalar(*check):
+            conn.rollback()
+            return
+        if wait_for_locks:
+            conn.execute("SET LOCAL lock_timeout = 0", record=False)
+        conn.execute(q)
+        conn.commit()
+
+    errors = ctx.in_parallel(tasks, build, settings={'max_parallel_maintenance_workers': '0'})
+    if errors:
+        raise MigrationError('building indexes and foreign keys on partitions failed: %s'
+                             % '; '.join(str(e) for e in errors))
+
+
+def child_foreign_keys(ctx, snap):
+    """The outgoing foreign keys to add to each child before the parent; not the parent's own
+    (a key towards the table itself follows the parent path), not those already on the parent."""
+    own = (ctx.name, ctx.key, '%s.%s' % (quote_ident(ctx.schema), quote_ident(ctx.name)),
+           quote_ident(ctx.name))
+    return [con for con in snap['constraints'] if con['type'] == 'f' and con.get('references') not in own
+            and not ctx.on_parent('constraint', con['name'])]
+
+
+def child_fk_task(ctx, p, con):
+    """(statement, check, wait_for_locks) adding foreign key con to child p under the parent's
+    constraint name, the name PostgreSQL itself gives a child's copy of the parent's key. It waits
+    for locks without lock_timeout: for the referenced table while another connection validates a
+    key towards it, a wait bounded by that validation."""
+    child = sql.Identifier(p['schema'], p['relname'])
+    return ddl.add_constraint(child, con['name'], con['def']), catalog.constraint_query(p['oid'], con['name']), True
+
+
+def _interleave_second_half(items, extra):
+    """items, with extra spread one by one between the items of its second half."""
+    half = len(items) // 2
+    out = list(items[:half])
+    rest = list(items[half:])
+    while rest or extra:
+        if rest:
+            out.append(rest.pop(0))
+        if extra:
+            out.append(extra[0])
+            extra = extra[1:]
+    return out

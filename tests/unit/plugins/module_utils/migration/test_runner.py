@@ -1,0 +1,47 @@
+# -*- coding: utf-8 -*-
+"""migration/runner.py: the step table, resume, the result and how a run fails."""
+
+import pytest
+
+psycopg2 = pytest.importorskip('psycopg2')
+
+from ansible_collections.soar.partman.plugins.module_utils.migration import runner  # noqa: E402
+from ansible_collections.soar.partman.plugins.module_utils.migration.context import STEPS  # noqa: E402
+from partman_testing import FakeModule, make_ctx, migration_params  # noqa: E402
+
+
+def test_step_table_follows_the_recorded_steps():
+    assert STEPS[0] == 'prepared'
+    assert tuple(name for name, _fn in runner.STEP_TABLE) == STEPS[1:]
+    assert [fn.__module__.rsplit('.', 1)[1] for _n, fn in runner.STEP_TABLE] == [
+        'partitions', 'copy', 'indexes', 'constraints', 'verify', 'configure']
+
+
+def test_remaining_steps():
+    assert runner.remaining_steps('copied') == ['indexed', 'constrained', 'verified', 'done']
+    assert runner.remaining_steps('done') == []
+
+
+def test_result_fields():
+    ctx = make_ctx()
+    assert sorted(runner.result(ctx)) == ['changed', 'partitions', 'partman_version', 'pk_changed', 'plan', 'queries',
+                                          'rows_copied', 'seconds', 'warnings']
+    assert runner.result(ctx)['plan'] == {}
+
+
+class Failed(Exception):
+    pass
+
+
+class Module(FakeModule):
+    _diff = False
+
+    def fail_json(self, **kw):
+        raise Failed(kw)
+
+
+def test_a_bad_parameter_fails_before_connecting():
+    module = Module(migration_params(interval='5 days', var_prefix='migration_'))
+    with pytest.raises(Failed) as e:
+        runner.run(module)
+    assert e.value.args[0]['msg'].startswith("migration_interval: interval '5 days' is not supported")

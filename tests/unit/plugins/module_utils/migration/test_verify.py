@@ -1,0 +1,64 @@
+# -*- coding: utf-8 -*-
+"""migration/verify.py: step verified, every partition against the old table."""
+
+import datetime
+
+import pytest
+
+psycopg2 = pytest.importorskip('psycopg2')
+
+from ansible_collections.soar.partman.plugins.module_utils.migration import verify  # noqa: E402
+from ansible_collections.soar.partman.plugins.module_utils.migration.context import MigrationError  # noqa: E402
+from partman_testing import UTC, FakeDb, make_ctx, render, state_row  # noqa: E402
+
+D1, D2 = datetime.datetime(2024, 1, 1, tzinfo=UTC), datetime.datetime(2024, 1, 2, tzinfo=UTC)
+
+
+def test_aggregate_count_or_checksum():
+    assert render(verify.aggregate(['id', 'note'], False)) == 'count(*), 0'
+    assert render(verify.aggregate(['id', 'note'], True)) == (
+        "count(*), coalesce(sum(('x' || substr(md5(ROW(\"id\", \"note\")::text), 1, 15))::bit(60)::bigint), 0)")
+
+
+def child(day, default=False):
+    if default:
+        return {'name': 'public.fixes_default', 'schema': 'public', 'relname': 'fixes_default', 'oid': 1,
+                'bound': 'DEFAULT'}
+    return {'name': 'public.fixes_p%d' % day.day, 'schema': 'public', 'relname': 'fixes_p%d' % day.day,
+            'oid': 10 + day.day, 'bound': "FOR VALUES FROM ('%s') TO ('x')" % day.isoformat()}
+
+
+def fake_db(new_counts, default_rows=0):
+    def per_partition(_params):
+        return None
+    answers = [
+        ('::regclass::oid::bigint', 16500),
+        ('GROUP BY 1', [(D1, 10, 0), (D2, 20, 0)]),
+        ('FROM pg_inherits', lambda p: [child(D1), child(D2), child(None, default=True)]),
+        ('SELECT %s::timestamp with time zone::timestamptz', lambda p: datetime.datetime.fromisoformat(p[0])),
+        ('FROM ONLY "public"."fixes_p1"', [(new_counts[0], 0)]),
+        ('FROM ONLY "public"."fixes_p2"', [(new_counts[1], 0)]),
+        ('FROM ONLY "public"."fixes_default"', [(default_rows, 0)]),
+    ]
+    return FakeDb(answers)
+
+
+def test_verified():
+    db = fake_db((10, 20))
+    ctx = make_ctx(db)
+    verify.run(ctx, state_row())
+    assert ctx.plan == {'verified_rows': 30, 'old_rows': 30}
+    assert ctx.rows_copied == {'public.fixes_p1': 10, 'public.fixes_p2': 20}
+    assert db.statements[0] == ('SELECT date_trunc(%s, "received_at")::timestamptz, count(*), 0 FROM '
+                                '"public"."fixes_old" GROUP BY 1', ('day',))
+
+
+def test_failure_names_each_difference_and_keeps_the_state():
+    db = fake_db((10, 19), default_rows=1)
+    with pytest.raises(MigrationError) as e:
+        verify.run(make_ctx(db), state_row())
+    msg = str(e.value)
+    assert msg.startswith('verification FAILED, public.fixes_old is intact and was not touched: total 30 new vs 30 old')
+    assert 'public.fixes_p2: 19 rows, old table has 20 in [2024-01-02T00:00:00+00:00, x)' in msg
+    assert 'default partition public.fixes_default holds 1 rows' in msg
+    assert any(t.startswith('UPDATE "partman"."partman_migrate_state" SET "message"') for t in db.texts())
