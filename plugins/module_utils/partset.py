@@ -49,6 +49,25 @@ def split_parent(name):
         raise InfoError(str(e))
 
 
+def split_config_parent(parent_table):
+    """part_config.parent_table -> (schema, name).
+
+    pg_partman stores the text given to create_parent and finds the table with
+    split_part(parent_table, '.', 1) and split_part(parent_table, '.', 2): the names are raw, never
+    quoted (a table named we"ird is stored as public.we"ird), and pg_partman refuses names
+    containing a period. So the text is split at its first period and nothing is unquoted;
+    split_parent's quoting rules would misread such a name."""
+    text = parent_table or ''
+    if '.' not in text:
+        raise InfoError("part_config.parent_table %r is not schema-qualified; pg_partman always stores schema.table "
+                        "(fix or delete that row of part_config)" % text)
+    schema, name = text.split('.', 1)
+    if not schema or not name or '.' in name:
+        raise InfoError("part_config.parent_table %r is not schema.table; pg_partman does not support names "
+                        "containing a period (fix or delete that row of part_config)" % text)
+    return schema, name
+
+
 def partman_installed(db):
     rows = db.query("""
         SELECT e.extversion AS version, n.nspname AS schema
@@ -151,7 +170,7 @@ def retention_plan(children_rows, cutoff, retention, keep_table, retention_schem
     if not retention or cutoff is None:
         return {'retention': retention or None, 'keep_table': keep_table, 'cutoff': None,
                 'partitions': [], 'rows_estimate': 0, 'bytes': 0, 'holding_data': [],
-                'would_drop': False, 'action': 'none'}
+                'would_drop': False, 'would_detach': False, 'action': 'none'}
     victims = [c for c in children_rows if not c['is_default'] and c.get('to_ts') is not None and c['to_ts'] < cutoff]
     holding = [c['name'] for c in victims if c.get('has_rows')]
     action = 'drop'
@@ -168,6 +187,8 @@ def retention_plan(children_rows, cutoff, retention, keep_table, retention_schem
         'bytes': sum(int(c.get('bytes') or 0) for c in victims),
         'holding_data': holding,
         'would_drop': action == 'drop' and bool(holding),
+        # Detached (or moved) partitions leave the table the application reads: guarded like a drop.
+        'would_detach': action != 'drop' and bool(holding),
         'action': action,
     }
 
@@ -175,7 +196,7 @@ def retention_plan(children_rows, cutoff, retention, keep_table, retention_schem
 def collect_set(db, partman_schema, config, exact_counts=False, retention=None, keep_table=None):
     """Facts about one partition set (config: its part_config row)."""
     parent = config['parent_table']
-    schema, name = split_parent(parent)
+    schema, name = split_config_parent(parent)
     oid = parent_oid(db, schema, name)
     if oid is None:
         raise InfoError("part_config lists %s but the table does not exist; remove the stale entry "
@@ -204,7 +225,13 @@ def collect_set(db, partman_schema, config, exact_counts=False, retention=None, 
         for c in kids:
             if not c['is_default'] and c.get('to_ts') is not None and c['to_ts'] < cutoff:
                 c['has_rows'] = (c['rows'] or 0) > 0 if c['rows_exact'] else has_rows(db, c['schema'], c['relname'])
+                if c['has_rows'] and not c['rows']:
+                    # Never analysed: count, so that the guard's message does not say "about 0 rows".
+                    c['rows'] = count_rows(db, c['schema'], c['relname'])
+                    c['rows_exact'] = True
     rplan = retention_plan(kids, cutoff, ret, keep, config.get('retention_schema'))
+    rplan['message'] = (retention_message({'parent': parent, 'retention': rplan})
+                        if rplan['holding_data'] else None)
 
     regular = [c for c in kids if not c['is_default']]
     ahead = [c for c in regular if c.get('ahead')] if time_based else []
@@ -249,10 +276,15 @@ def retention_message(s):
     """What the retention of set `s` would remove, in words (no fix: callers add theirs)."""
     r = s['retention']
     names = r['holding_data']
-    return ("%s: retention %s with retention_keep_table false would DROP %d partition(s) holding data "
-            "(about %d rows, %s: %s) at the next maintenance run"
-            % (s['parent'], r['retention'], len(names), r['rows_estimate'], human_bytes(r['bytes']),
-               ', '.join(names[:5]) + (' ...' if len(names) > 5 else '')))
+    how, where = 'with retention_keep_table false would DROP', ''
+    if r['action'] == 'detach':
+        how, where = 'with retention_keep_table true would DETACH', ' from %s' % s['parent']
+    elif r['action'] != 'drop':
+        how, where = 'would DETACH', ' from %s and %s' % (s['parent'], r['action'])
+    return ("%s: retention %s %s %d partition(s) holding data "
+            "(about %d rows, %s: %s)%s at the next maintenance run"
+            % (s['parent'], r['retention'], how, len(names), r['rows_estimate'], human_bytes(r['bytes']),
+               ', '.join(names[:5]) + (' ...' if len(names) > 5 else ''), where))
 
 
 def health(sets, maintenance, max_age, allow_no_maintenance, now=None):

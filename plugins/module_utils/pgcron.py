@@ -9,12 +9,26 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import re
+
+# What Debian's cron runs in /etc/cron.d (run-parts names); the role gives one name to the job,
+# the cron file and the units, so a job name follows that rule too.
+NAME_RE = re.compile(r'^[A-Za-z0-9_-]+$')
+
 COMPARED = ('schedule', 'command', 'database', 'username', 'active')
 NODE = ('nodename', 'nodeport')
 
 
 class CronJobError(Exception):
     """Fails the module; the message names the problem and the fix."""
+
+
+def check_name(name, variable='name'):
+    if not NAME_RE.match(name or ''):
+        raise CronJobError("%s %r: use only letters, digits, '_' and '-' (for example soar-partman-maintenance). "
+                           "The same name is given to /etc/cron.d files, which Debian's cron ignores when the name "
+                           "has a dot or any other character, so maintenance would never run. Nothing was changed."
+                           % (variable, name))
 
 
 def normalise_schedule(text):

@@ -28,9 +28,17 @@ extends_documentation_fragment:
 options:
   name:
     description:
-      - The job name (C(cron.job.jobname)).
+      - The job name (C(cron.job.jobname)); letters, digits, C(_) and C(-) only - the rule of C(/etc/cron.d) file
+        names, because role C(soar.partman.partman_maintenance) gives the same name to the job, the cron file and the
+        systemd units.
     type: str
     required: true
+  var_prefix:
+    description:
+      - Put in front of the option names in messages, so that a role's user reads the variables they set (a role
+        passes C(partman_maintenance_) and a bad O(name) is reported as C(partman_maintenance_name)).
+    type: str
+    default: ''
   schedule:
     description:
       - Cron syntax (C(0 3 * * *)), or C(N seconds) with pg_cron 1.5 and later.
@@ -151,6 +159,7 @@ def argument_spec():
         nodename=dict(type='str', default=''),
         nodeport=dict(type='int', default=0),
         state=dict(type='str', default='present', choices=['present', 'absent']),
+        var_prefix=dict(type='str', default=''),
     )
     return spec
 
@@ -174,6 +183,11 @@ def main():
         module.fail_json(msg=missing_required_lib('psycopg2'), exception=PSYCOPG2_IMPORT_ERROR)
     import psycopg2
 
+    if module.params['state'] == 'present':
+        try:
+            pgcron.check_name(module.params['name'], module.params['var_prefix'] + 'name')
+        except pgcron.CronJobError as e:
+            module.fail_json(msg=str(e), changed=False)
     try:
         db, cron_db = open_cron_db(module)
     except psycopg2.Error as e:

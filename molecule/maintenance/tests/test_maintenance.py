@@ -410,7 +410,8 @@ def test_retention_guard_refuses_before_any_change(hosts):
     assert proc.returncode != 0
     out = flat(proc)
     for name in hosts:
-        assert "%s: nothing was changed" % name in out, out[-4000:]
+        assert "fatal: [%s]" % name in out, out[-4000:]
+    assert out.count("Nothing was changed") >= 2, out[-4000:]
     assert re.search(r"would DROP \d+ partition\(s\) holding data \(about \d+ rows", out), out[-4000:]
     assert "partman_maintenance_retention_confirm_drop" in out
     for name, host in hosts.items():
@@ -448,5 +449,128 @@ def test_check_mode_and_the_retention_in_part_config(hosts):
                           capture_output=True, text=True, timeout=600, env=env, check=False)
     assert proc.returncode == 0, flat(proc)[-3000:]
     assert len(re.findall(r"maintenance-\w+\s*: ok=\d+\s+changed=[1-9]", proc.stdout)) == 2, proc.stdout[-2000:]
+    for host in hosts.values():
+        assert_only(host, "none")
+
+
+# --------------------------------------------------------------------------- issue 10: retention, injection
+def part_config_retention(host):
+    return psql(host, "SELECT coalesce(retention, 'none') || ' ' || retention_keep_table FROM partman.part_config "
+                      "WHERE parent_table = 'public.fixes'")
+
+
+def test_unitless_retention_is_refused_before_any_change(hosts):
+    """-e partman_maintenance_retention=30 days, as typed on a command line, arrives as 30 (seconds to
+    PostgreSQL): refused before any change, naming the variable and the JSON form; so is a retention
+    shorter than the partition interval. part_config keeps its retention, no backend is installed."""
+    maintenance = os.path.join(ROOT, "playbooks", "maintenance.yml")
+    env = dict(os.environ, ANSIBLE_PIPELINING="True", ANSIBLE_FORCE_COLOR="0")
+    proc = subprocess.run(["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], maintenance,
+                           "-e", "partman_maintenance_retention=30 days",
+                           "-e", json.dumps({"partman_maintenance_backend": "cron"})],
+                          capture_output=True, text=True, timeout=600, env=env, check=False)
+    assert proc.returncode != 0
+    out = flat(proc).replace("''", "'")  # the YAML callback doubles quotes
+    # The message is in the fatal line of each host (and again in the error summary).
+    assert out.count("partman_maintenance_retention '30' has no unit") >= 2, out[-4000:]
+    for name in hosts:
+        assert "fatal: [%s]" % name in out, out[-4000:]
+    assert """-e '{"partman_maintenance_retention": "30 days"}'""" in out, out[-4000:]
+    proc = play(maintenance, {"partman_maintenance_backend": "cron", "partman_maintenance_retention": "30 seconds"},
+                check=False)
+    assert proc.returncode != 0
+    assert flat(proc).count("is shorter than the partition interval of public.fixes (1 day)") >= 2, flat(proc)[-4000:]
+    for host in hosts.values():
+        assert part_config_retention(host) == "1 day false"
+        assert_only(host, "none")
+
+
+def test_detach_guard_fires_and_can_be_confirmed(hosts):
+    """A retention that keeps the tables still takes partitions holding rows away from the table the
+    application reads: refused with the numbers of the drop message unless
+    partman_maintenance_retention_confirm_detach; confirmed, it is written; the guard then holds for
+    the retention in part_config too."""
+    maintenance = os.path.join(ROOT, "playbooks", "maintenance.yml")
+    wanted = {"partman_maintenance_backend": "none", "partman_maintenance_retention": "1 day",
+              "partman_maintenance_retention_keep_table": True, "partman_maintenance_retention_confirm_drop": True}
+    proc = play(maintenance, wanted, check=False)
+    assert proc.returncode != 0
+    out = flat(proc)
+    assert len(re.findall(r"would DETACH \d+ partition\(s\) holding data \(about \d+ rows, [^)]*\) from public.fixes",
+                          out)) >= 2, out[-4000:]
+    for name in hosts:
+        assert "fatal: [%s]" % name in out, out[-4000:]
+    assert "partman_maintenance_retention_confirm_detach: true" in out
+    for host in hosts.values():
+        assert part_config_retention(host) == "1 day false"
+
+    play(maintenance, dict(wanted, partman_maintenance_retention_confirm_detach=True))
+    for host in hosts.values():
+        assert part_config_retention(host) == "1 day true"
+
+    proc = play(maintenance, {"partman_maintenance_backend": "none"}, check=False)
+    assert proc.returncode != 0
+    out = flat(proc)
+    for name in hosts:
+        assert "%s: nothing was changed. public.fixes: retention 1 day with retention_keep_table true would DETACH" \
+            % name in out, out[-4000:]
+
+
+def test_retention_none_removes_it(hosts):
+    """partman_maintenance_retention: none sets part_config.retention to NULL; a second run changes nothing."""
+    maintenance_playbook("none", partman_maintenance_retention="none")
+    for host in hosts.values():
+        assert part_config_retention(host) == "none true"
+    proc = maintenance_playbook("none", partman_maintenance_retention="none")
+    assert len(re.findall(r"maintenance-\w+\s*: ok=\d+\s+changed=0", proc.stdout)) == 2, proc.stdout[-3000:]
+
+
+def test_values_that_would_add_lines_are_refused_before_any_change(hosts):
+    """A bgw role name with a quote and a newline (an archive_command line in postgresql.conf), and a
+    cron file name with a dot (ignored by Debian's cron): refused, naming the variable, nothing written."""
+    maintenance = os.path.join(ROOT, "playbooks", "maintenance.yml")
+    for extra, variable in (
+            ({"partman_maintenance_db_user": "postgres'\narchive_command = 'touch /tmp/pwned'"},
+             "partman_maintenance_db_user"),
+            ({"partman_maintenance_name": "soar.partman"}, "partman_maintenance_name")):
+        proc = play(maintenance, dict(extra, partman_maintenance_backend="bgw"), check=False)
+        assert proc.returncode != 0
+        out = flat(proc)
+        assert out.count("Nothing was changed") >= 2 and variable in out, out[-4000:]
+    for host in hosts.values():
+        assert_only(host, "none")
+        assert not host.file(CONF[codename(host)]).exists
+
+
+WEIRD_DB = "soar$(touch /tmp/pwned)'x"
+
+
+def test_database_name_with_a_shell_command_stays_data(hosts):
+    """A database named soar$(touch /tmp/pwned)'x: the cron backend's script (sh -n, then run as cron
+    runs it) and the bgw settings take it as a name. Nothing is executed, pg_partman_bgw.dbname is
+    that exact name, the log lines carry it."""
+    for host in hosts.values():
+        host.run("rm -f /tmp/pwned")
+        psql(host, 'CREATE DATABASE "%s"' % WEIRD_DB.replace('"', '""'), db="postgres")
+        psql(host, "CREATE SCHEMA partman; CREATE EXTENSION pg_partman SCHEMA partman", db=shlex.quote(WEIRD_DB))
+    try:
+        play(os.path.join(SCENARIO, "switch.yml"),
+             {"switch_backends": {"maintenance-bookworm": "cron", "maintenance-trixie": "bgw"},
+              "partman_maintenance_database": WEIRD_DB})
+        bookworm, trixie = hosts["maintenance-bookworm"], hosts["maintenance-trixie"]
+        syntax = bookworm.run("sh -n %s" % SCRIPT)
+        assert syntax.rc == 0, syntax.stderr
+        cmd = run_cron_line(bookworm)
+        assert cmd.rc == 0, cmd.stdout + cmd.stderr
+        log = bookworm.file(LOG).content_string
+        assert "partman-maintenance: OK database=%s seconds=" % WEIRD_DB in log, log[-2000:]
+        assert psql(trixie, "SHOW pg_partman_bgw.dbname") == WEIRD_DB
+        time.sleep(6)  # the worker runs every 5 seconds
+        for host in hosts.values():
+            assert not host.file("/tmp/pwned").exists
+    finally:
+        switch({"maintenance-bookworm": "none", "maintenance-trixie": "none"})
+        for host in hosts.values():
+            psql(host, 'DROP DATABASE IF EXISTS "%s"' % WEIRD_DB.replace('"', '""'), db="postgres", check=False)
     for host in hosts.values():
         assert_only(host, "none")
