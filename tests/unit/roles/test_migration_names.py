@@ -14,7 +14,7 @@ from ansible.template import Templar, trust_as_template
 
 from ansible_collections.soar.partman.plugins.module_utils import names as plan
 
-ROLE = os.path.join(os.path.dirname(__file__), '..', '..', 'roles', 'migration')
+ROLE = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'roles', 'migration')
 
 
 def role_values(table, suffix='_old'):

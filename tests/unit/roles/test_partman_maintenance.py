@@ -11,7 +11,7 @@ import sys
 import jinja2
 import pytest
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..'))
 ROLE = os.path.join(ROOT, 'roles', 'partman_maintenance')
 
 

@@ -12,7 +12,7 @@ from ansible_collections.soar.partman.plugins.module_utils import partman_config
 from ansible_collections.soar.partman.plugins.module_utils import partset as ps
 from ansible_collections.soar.partman.plugins.module_utils import pgcron
 
-from test_docs import assert_matches, merged_doc
+from partman_testing import assert_matches, merged_doc
 
 PREFIX = 'partman_maintenance_'
 
