@@ -7,7 +7,14 @@ from __future__ import absolute_import, division, print_function
 import subprocess
 import time
 
-from test_kill_resume import DB, env, module_cmd, psql, pytestmark  # noqa: F401  (pytestmark: same skip)
+import pytest
+
+from local_pg import NEEDS_CLUSTER, env
+from conftest import DB
+from test_kill_resume import module_cmd, psql
+
+# the SOAR-like database (conftest.py), made anew for this file
+pytestmark = [NEEDS_CLUSTER, pytest.mark.usefixtures('database')]
 
 
 def run(table, *extra):
@@ -125,8 +132,8 @@ def test_bad_retention_and_premake_refused_before_any_change():
             (['retention=30'], ['not an interval with a unit', "30 days"]),
             (["retention='1 hour'"], ['shorter than one partition']),
             (["retention='2 days'"], ['would detach 8 partitions', 'retention_confirm_detach: true']),
-            (["retention='2 days'", 'retention_keep_table=false'], ['would DROP 8 partitions',
-                                                                   'retention_confirm_drop: true']),
+            (["retention='2 days'", 'retention_keep_table=false'],
+             ['would DROP 8 partitions', 'retention_confirm_drop: true']),
             (['premake=100000'], ['premake is 100000', 'between 1 and 1000'])):
         res = run('public.rfixes', *args)
         assert res.returncode != 0, args

@@ -17,49 +17,19 @@ import signal
 import subprocess
 import time
 
-import pytest
+import local_pg
+from conftest import DB, ROWS
+from local_pg import NEEDS_CLUSTER, env
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.abspath(os.path.join(HERE, '..', '..'))
-DB = os.environ.get('PARTMAN_IT_DB', 'migrate_it')
-ROWS = int(os.environ.get('PARTMAN_IT_ROWS', '300000'))
+pytestmark = NEEDS_CLUSTER
 
 
 def psql(sql, db=DB):
-    out = subprocess.run(['su', 'postgres', '-c', 'psql -X -At -v ON_ERROR_STOP=1 -d %s' % db],
-                         input=sql, capture_output=True, text=True, check=False)
-    if out.returncode != 0:
-        raise RuntimeError(out.stderr)
-    return out.stdout.strip()
-
-
-def have_cluster():
-    try:
-        psql('SELECT 1', db='postgres')
-        return True
-    except Exception:
-        return False
-
-
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not have_cluster(),
-                                reason='needs root and a local PostgreSQL cluster')
+    return local_pg.psql(sql, db)
 
 
 def module_cmd(*args):
-    ansible = os.environ.get('PARTMAN_IT_ANSIBLE') or 'ansible'
-    return [ansible, 'localhost', '-e', 'ansible_python_interpreter=/usr/bin/python3',
-            '--become', '--become-method', 'su', '--become-user', 'postgres',
-            '-m', 'soar.partman.partman_migrate', '-a', ' '.join(args)]
-
-
-def env():
-    e = dict(os.environ)
-    e['ANSIBLE_COLLECTIONS_PATH'] = os.path.join(ROOT, '.collections')
-    e['ANSIBLE_CONFIG'] = os.path.join(ROOT, 'ansible.cfg')
-    e['ANSIBLE_LOCALHOST_WARNING'] = 'False'
-    e['ANSIBLE_STDOUT_CALLBACK'] = 'json'
-    e['ANSIBLE_LOAD_CALLBACK_PLUGINS'] = '1'
-    return e
+    return local_pg.module_cmd('partman_migrate', ' '.join(args))
 
 
 ARGS = ['login_db=%s' % DB, 'table=public.fixes', 'control=received_at', "interval='1 day'",
@@ -107,17 +77,6 @@ def kill_when(pred, timeout=300):
         time.sleep(0.05)
     proc.communicate()
     return killed
-
-
-@pytest.fixture(scope='module')
-def database():
-    psql('DROP DATABASE IF EXISTS %s' % DB, db='postgres')
-    psql('CREATE DATABASE %s' % DB, db='postgres')
-    out = subprocess.run(['su', 'postgres', '-c', 'psql -X -q -d %s -v rows=%d -f %s' % (
-        DB, ROWS, os.path.join(HERE, 'fixture.sql'))], capture_output=True, text=True, check=False)
-    assert out.returncode == 0, out.stderr
-    psql("CREATE TABLE fixes_orig AS SELECT * FROM fixes")
-    yield DB
 
 
 def same_rows(a, b):

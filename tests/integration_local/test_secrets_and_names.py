@@ -27,58 +27,26 @@ import time
 
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.abspath(os.path.join(HERE, '..', '..'))
+import local_pg
+from local_pg import NEEDS_CLUSTER, ansible_bin, env
+
 DB = os.environ.get('PARTMAN_SEC_DB', 'secrets_it')
 CANARY = 'S3cr3t-canary'
 LONG = 'fixes_' + 'x' * 56                     # 62 characters: <name>_old must be cut to 63 bytes
 LONG_OLD = LONG[:59] + '_old'
+pytestmark = NEEDS_CLUSTER
 
 
 def psql(sql, db=DB):
-    out = subprocess.run(['su', 'postgres', '-c', 'psql -X -At -v ON_ERROR_STOP=1 -d %s' % db],
-                         input=sql, capture_output=True, text=True, check=False)
-    if out.returncode != 0:
-        raise RuntimeError(out.stderr)
-    return out.stdout.strip()
-
-
-def have_cluster():
-    try:
-        psql('SELECT 1', db='postgres')
-        return True
-    except Exception:
-        return False
-
-
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not have_cluster(),
-                                reason='needs root and a local PostgreSQL cluster')
-
-
-def env(callback='ansible.builtin.default'):
-    e = dict(os.environ)
-    e['ANSIBLE_COLLECTIONS_PATH'] = os.path.join(ROOT, '.collections')
-    e['ANSIBLE_CONFIG'] = os.path.join(ROOT, 'ansible.cfg')
-    e['ANSIBLE_LOCALHOST_WARNING'] = 'False'
-    e['ANSIBLE_STDOUT_CALLBACK'] = callback
-    e['ANSIBLE_LOAD_CALLBACK_PLUGINS'] = '1'
-    e['ANSIBLE_FORCE_COLOR'] = '0'
-    return e
-
-
-def bin_(name):
-    venv = os.path.join(ROOT, '.venv', 'bin', name)
-    return venv if os.path.exists(venv) else name
+    return local_pg.psql(sql, db)
 
 
 def module(name, args, check=False):
     """Run soar.partman.<name> at -vvv as postgres; (returncode, stdout+stderr, result dict)."""
-    cmd = [bin_('ansible'), 'localhost', '-vvv', '-e', 'ansible_python_interpreter=/usr/bin/python3',
-           '--become', '--become-method', 'su', '--become-user', 'postgres',
-           '-m', 'soar.partman.' + name, '-a', json.dumps(args)]
+    cmd = local_pg.module_cmd(name, json.dumps(args), '-vvv')
     if check:
         cmd.append('--check')
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env('ansible.builtin.json'), check=False)
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env(), check=False)
     text = out.stdout + out.stderr
     result = {}
     try:
@@ -231,8 +199,8 @@ def run_role(table, tmp_path):
     result = tmp_path / 'outcome.json'
     book.write_text(textwrap.dedent(PLAYBOOK.format(table=json.dumps(table), db=DB, canary=CANARY,
                                                     out=json.dumps(str(result)))))
-    out = subprocess.run([bin_('ansible-playbook'), '-vvv', '-i', 'localhost,', '-c', 'local', str(book)],
-                         capture_output=True, text=True, env=env(), check=False)
+    out = subprocess.run([ansible_bin('ansible-playbook'), '-vvv', '-i', 'localhost,', '-c', 'local', str(book)],
+                         capture_output=True, text=True, env=env('ansible.builtin.default'), check=False)
     found = json.loads(result.read_text()) if result.exists() else {}
     return out.returncode, out.stdout + out.stderr, found
 
