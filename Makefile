@@ -58,11 +58,14 @@ lint: venv collection
 sanity: venv
 	tests/sanity.sh
 
+# Every scenario runs even when one fails (a failing one must not hide the others' results);
+# the failed ones are listed at the end.
 molecule: venv collection images-db
-	@for s in $(SCENARIOS); do \
+	@failed=; for s in $(SCENARIOS); do \
 	  echo "=== molecule test -s $$s"; \
-	  $(BIN)/molecule test -s $$s || exit 1; \
-	done
+	  $(BIN)/molecule test -s $$s || failed="$$failed $$s"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "=== molecule scenarios failed:$$failed"; exit 1; fi
 
 test: unit lint sanity molecule
 

@@ -1,0 +1,62 @@
+"""Faults: the module stopped at a known point (a test session holds the lock it needs next), then
+kill -9, pg_terminate_backend, a PostgreSQL restart, a second run, a writer; afterwards resume or revert.
+Per-day counts and row fingerprints equal the snapshot taken before: 0 lost, 0 doubled."""
+import pytest
+
+import cases as C
+
+STOPS = ('kill', 'terminate', 'restart')
+
+
+def stopped_at(events):
+    """The state step when the module was stopped (the last wait for a lock before the first stop)."""
+    last = None
+    for e in events:
+        if e['op'].split()[0] in STOPS:
+            return last
+        if e['op'].startswith('blocked'):
+            last = e
+    return last
+
+
+@pytest.mark.parametrize('name,args,setup,ops,step,outcome', C.FAULTS, ids=[c[0] for c in C.FAULTS])
+def test_fault(obs, name, args, setup, ops, step, outcome):  # pylint: disable=unused-argument,too-many-arguments
+    o = obs['fault/' + name]
+    assert 'error' not in o, '%s\n%s' % (o['error'], o.get('traceback'))
+    snap, final, results = o['snapshot'], o['final'], o['results']
+    assert snap['total'] > 0 and snap['total'] == snap['distinct']
+    if any(op[0] in STOPS for op in ops):
+        where = stopped_at(o['events'])
+        assert where is not None, 'never waited for the test session before being stopped'
+        got = where['state'][0] if where['state'] else None
+        assert got == step, 'stopped with the state at %s, not %s (waiting in: %s)' % (got, step, where['query'])
+    for chk in o['checks']:
+        assert chk['old'] == snap, '%s: %s differs from the snapshot' % (chk['label'], chk['old_table'])
+    for stop in [op for op in ops if op[0] in ('terminate', 'restart')]:
+        assert results['r1'].get('failed'), '%s: the run did not fail: %s' % (stop[0], results['r1'])
+    last = [op[1] for op in ops if op[0] in ('run', 'wait')][-1]
+    assert not results[last].get('failed'), 'the last run (%s) failed: %s' % (last, results[last].get('msg'))
+    if name == 'concurrent-run-while-blocked':
+        second = results['second']
+        assert second.get('failed') and second.get('changed') is False, second
+        assert 'another partman_migrate run' in second.get('msg', ''), second.get('msg')
+    if name == 'concurrent-runs-together':
+        for r in (results['r1'], results['r2']):
+            assert not r.get('failed') or (r.get('changed') is False and 'another partman_migrate run' in r.get('msg', '')), r
+    if outcome == 'partitioned':
+        assert final['relkind'] == 'p'
+        assert final['new'] == snap, 'partitioned table differs from the snapshot'
+        assert final['old'] == snap, 'old table differs from the snapshot'
+        assert final['indexes'] == final['indexes_before']
+        assert final['state'][0] == 'done'
+    else:
+        assert final['relkind'] == 'r'
+        assert final['new'] == snap, 'reverted table differs from the snapshot'
+        assert final['old'] is None, 'the old table is still there'
+    if 'writer' in o:
+        w = o['writer']
+        assert w['committed'] > 0, w
+        assert w['found'] == w['committed'] and w['found_distinct'] == w['committed'], \
+            'committed %d rows, found %d (%d distinct)' % (w['committed'], w['found'], w['found_distinct'])
+        wrong = [m for m in w['error_messages'] if 'is being migrated by partman_migrate' not in m]
+        assert not wrong, 'the writer got other errors: %s' % wrong
