@@ -306,6 +306,23 @@ def test_switch_to_cron_and_systemd(hosts):
         assert future_partitions(host) == before
 
 
+def test_files_have_deliberate_owners_and_modes(hosts):
+    """The files the role writes, as README's table "Files the roles write" lists them (cron on bookworm,
+    systemd on trixie after the switches)."""
+    expected = {
+        "maintenance-bookworm": [("/etc/cron.d/" + NAME, "root", 0o644), (SCRIPT, "root", 0o755),
+                                 (LOGROTATE_FILE, "root", 0o644), (os.path.dirname(LOG), "postgres", 0o750),
+                                 (LOG, "postgres", 0o640)],
+        "maintenance-trixie": [("/etc/systemd/system/%s.service" % NAME, "root", 0o644),
+                               ("/etc/systemd/system/%s.timer" % NAME, "root", 0o644), (SCRIPT, "root", 0o755)],
+    }
+    for name, host in hosts.items():
+        for path, owner, mode in expected[name]:
+            f = host.file(path)
+            assert f.exists, path
+            assert (f.user, f.mode) == (owner, mode), (name, path, f.user, oct(f.mode))
+
+
 def test_verify_fails_with_too_few_partitions_ahead(hosts):
     for host in hosts.values():
         drop_future(host, len(future_partitions(host)) - 2)

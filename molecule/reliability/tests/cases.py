@@ -284,7 +284,8 @@ SECRET_PLAYBOOK = [{
 }]
 # Files the roles and modules may write (the suite's own work directory is left out).
 SCAN_PATHS = ['/etc', '/root', '/home', '/tmp', '/var/tmp', '/var/log', '/usr/local', '/var/spool',
-              '/var/lib/postgresql/.ansible_async', '/var/lib/postgresql/.ansible']
+              '/var/lib/postgresql/.ansible_async', '/var/lib/postgresql/.ansible',
+              '/var/lib/postgresql/.ansible_async_soar_partman']
 
 FAULT_WHERE = {'writer-left-running': "payload = 'seed'", 'writer-during-resume': "payload = 'seed'"}
 

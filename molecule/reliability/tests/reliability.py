@@ -328,7 +328,7 @@ def ident_of(table, suffix=''):
     """'schema.name' as the module takes it -> quoted SQL name; with a suffix, the name the module
     gives the old table (its own truncate_name)."""
     sys.path.insert(0, CODE)
-    from ansible_collections.soar.partman.plugins.module_utils import plan as pl
+    from ansible_collections.soar.partman.plugins.module_utils import names as pl
     schema, name = pl.split_table_name(table)
     if suffix:
         name = pl.truncate_name(name, suffix)

@@ -264,8 +264,9 @@ WITH RECURSIVE b(bucket) AS (
 )
 SELECT bucket::timestamptz, NULL::bigint FROM b WHERE bucket IS NOT NULL""").format(c=c, t=t)
     else:
+        # rows with a NULL control value have no bucket: the preflight names them as a problem
         q = sql.SQL('SELECT date_trunc(%(unit)s, {c})::timestamptz AS bucket, count(*) FROM {t} '
-                    'GROUP BY 1 ORDER BY 1').format(c=c, t=t)
+                    'WHERE {c} IS NOT NULL GROUP BY 1 ORDER BY 1').format(c=c, t=t)
     rows = ctx.db.execute(q, {'unit': ctx.interval.trunc, 'step': ctx.interval.pg_text}, record=False)
     buckets = [r[0] for r in rows]
     counts = dict((r[0].isoformat(), r[1]) for r in rows if r[1] is not None)
