@@ -18,6 +18,7 @@ and the collection linked at .collections (make collection). Run:
 
 from __future__ import absolute_import, division, print_function
 
+import glob
 import json
 import os
 import shutil
@@ -230,6 +231,10 @@ def test_role_migrates_verifies_and_reports_odd_names(database, tmp_path, table,
         '"public"."%s"' % key.split('.', 1)[1].replace('"', '""'))) == 'p'
     leftover = [f for f in os.listdir(jobdir) if not f.startswith('.')]
     assert leftover == [], leftover
+    # nor the module's payload (its arguments hold the password) in the system temporary directories
+    payloads = glob.glob('/var/tmp/ansible-tmp-*/AnsiballZ_partman_migrate.py') + glob.glob(
+        '/tmp/ansible-tmp-*/AnsiballZ_partman_migrate.py')
+    assert payloads == [], payloads
 
 
 def sql_literal(text):

@@ -237,6 +237,13 @@ FAULTS = [
     ('kill-revert-then-revert', F10, [], [['run', 'migrate'], ['hold_when', 'a', ST % 'public.fixes'],
                                           ['start', 'r1', {'state': 'reverted'}], ['blocked']] + KILL + REVERT,
      'done', 'reverted'),
+    # the table on a tablespace of its own, on a tmpfs with 40 % of its size free: the preflight refuses
+    # naming the tablespace's path; with disk_check false the copy fails with "No space left on
+    # device"; more room (remount), resume
+    ('tablespace-full', F10, [], [['tablespace', 0.4], ['fingerprint', 'before refusal'], ['run', 'refused'],
+                                  ['fingerprint', 'after refusal'], ['run', 'r1', {'disk_check': False}], ['gone'],
+                                  ['check', 'after no space left'], ['grow', '256m'], ['run', 'resume']],
+     None, 'partitioned'),
     ('writer-left-running', dict(EVENTS, batch_size=5), EVENTS_SQL,
      [['writer_start', "INSERT INTO rel.events (payload) VALUES ('writer') RETURNING id"], ['sleep', 0.3],
       ['run', 'migrate'], ['sleep', 0.3], ['writer_stop']], None, 'partitioned'),
@@ -345,4 +352,13 @@ ROLE_CASES = [
      ['service_state']),
     ('service-timeout-type', 'soar.partman.service', dict(service_timeout='soon', service_database='@DB@'), [], None,
      ['service_timeout']),
+]
+
+# ----------------------------------------------------------------------------- controller faults
+# (name, role variables (@DB@: the case's database), setup SQL): the migration role run by
+# ansible-playbook from the controller; the playbook (its process group: the controller's end of the
+# connection) is killed with SIGKILL while the copy runs on the host. The module must finish by
+# itself or be resumed by running the role again; the table equals the snapshot.
+CONTROLLER_FAULTS = [
+    ('controller-lost-copy', dict(MR, migration_batch_size=2), []),
 ]

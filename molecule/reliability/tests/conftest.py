@@ -8,6 +8,7 @@ observations:
 import concurrent.futures
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -50,6 +51,9 @@ def clone_cases():
         out.append(dict(kind='clone', name='role/' + name, db=db_name('r', name), setup=setup, migrate=migrate))
     for name, setup, _args in C.SECRET_DBS:
         out.append(dict(kind='clone', name='secretdb/' + name, db=name, setup=setup))
+    for name, _vars, setup in C.CONTROLLER_FAULTS:
+        out.append(dict(kind='clone', name='clone-fault/' + name, db=db_name('c', name), setup=setup,
+                        table='public.fixes', control='received_at'))
     return out
 
 
@@ -119,6 +123,8 @@ class Suite(object):
         self.seconds['controller (ansible)'] = round(time.time() - t1, 1)
         after = [dict(kind='after', name='after/' + n, db=db_name('r', n), table=(v.get('migration_table') or 'public.fixes'))
                  for n, _r, v, _s, _m, _e in C.ROLE_CASES]
+        after.extend(dict(kind='after', name='after-fault/' + n, db=db_name('c', n), table='public.fixes',
+                          control='received_at') for n, _v, _s in C.CONTROLLER_FAULTS)
         after.append(dict(kind='scan', name='scan', canaries=[C.CANARY, C.CANARY_CP], paths=C.SCAN_PATHS))
         phases = dict((h, rel.Phase(h, after)) for h in hosts)
         for h, p in phases.items():
@@ -137,14 +143,73 @@ class Suite(object):
         cmds = {'playbook': [BIN + '/ansible-playbook', '-vvv', '-i', self.inventory, role_playbook(out)]}
         for name, module, args in C.SECRET_ADHOC:
             cmds[name] = [BIN + '/ansible', '-vvv', '-i', self.inventory, 'all', '-m', module, '-a', json.dumps(args)]
-        with concurrent.futures.ThreadPoolExecutor(len(cmds)) as pool:
+        lost = [(h, name, rvars) for h in self.hosts for name, rvars, _setup in C.CONTROLLER_FAULTS]
+        with concurrent.futures.ThreadPoolExecutor(len(cmds) + len(lost)) as pool:
             futures = dict((name, pool.submit(run, cmd)) for name, cmd in cmds.items())
+            faults = [(h, name, pool.submit(self.connection_lost, h, name, rvars, out)) for h, name, rvars in lost]
             self.commands = dict((name, f.result()) for name, f in futures.items())
+            for h, name, f in faults:
+                try:
+                    self.obs[h]['fault/' + name] = f.result()
+                except Exception as e:  # noqa: BLE001 - reported as the case's observation
+                    self.obs[h]['fault/' + name] = {'error': '%s: %s' % (type(e).__name__, e)}
         for name, cmd in self.commands.items():
             self.seconds['controller: ' + name] = cmd['seconds']
         for h in self.hosts:
             path = os.path.join(out, h + '.json')
             self.obs[h]['roles'] = json.load(open(path)) if os.path.exists(path) else {}
+
+
+    def step(self, host, db, app):
+        p = subprocess.run(['docker', 'exec', host, 'python3', rel.CODE + '/reliability.py', 'step', db,
+                            'public.fixes', app], check=False, capture_output=True, text=True)
+        return json.loads(p.stdout) if p.returncode == 0 else {'state': None, 'running': None, 'error': p.stderr[-500:]}
+
+    def connection_lost(self, host, name, rvars, outdir):
+        """The migration role from the controller; SIGKILL to the playbook's process group (this
+        playbook, its workers and their connections, nothing else) once the host's copy runs; then
+        wait for the module on the host, run the role again."""
+        t0 = time.time()
+        db = db_name('c', name)
+        v = dict((k, x.replace('@DB@', db) if isinstance(x, str) else x) for k, x in rvars.items())
+        app = v.get('migration_application_name', 'soar.partman-migrate')
+        path = os.path.join(outdir, 'lost-%s-%s.yml' % (name, host))
+        with open(path, 'w') as f:
+            yaml.safe_dump([{'name': 'The migration role (the controller goes away during the copy)', 'hosts': host,
+                             'gather_facts': False, 'become': True,
+                             'roles': [{'role': 'soar.partman.migration', 'vars': v}]}], f, sort_keys=False)
+        cmd = [BIN + '/ansible-playbook', '-i', self.inventory, path]
+        env = dict(os.environ, ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0')
+        obs = {'killed': None, 'polls': 0}
+        with open(path + '.log', 'w') as log:
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+            try:
+                deadline = time.time() + 180
+                while time.time() < deadline and proc.poll() is None:
+                    now = self.step(host, db, app)
+                    obs['polls'] += 1
+                    if now['running'] and now['state'] and now['state'][0] == 'partitioned':
+                        os.killpg(proc.pid, signal.SIGKILL)     # its own group only (start_new_session)
+                        obs['killed'] = now
+                        break
+                    time.sleep(0.05)
+            finally:
+                if proc.poll() is None and obs['killed'] is None:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        obs['first_rc'] = proc.returncode
+        with open(path + '.log') as log:
+            obs['first_tail'] = log.read()[-3000:]
+        deadline = time.time() + 180      # the module, detached on the host, goes on
+        while True:
+            now = self.step(host, db, app)
+            if not now['running'] or time.time() > deadline:
+                break
+            time.sleep(0.5)
+        obs['after_kill'] = now
+        obs['rerun'] = run(cmd)
+        obs['seconds'] = round(time.time() - t0, 1)
+        return obs
 
 
 _SUITE = {}

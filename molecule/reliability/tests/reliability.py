@@ -373,6 +373,8 @@ def case_fault(c):
     obs['final'] = {'relkind': relkind(db, t), 'new': data_fp(db, t, control, where),
                     'old': data_fp(db, t_old, control, where), 'indexes': index_count(db, t), 'indexes_before': idx0,
                     'state': state_row(db, table), 'fingerprint_equal': fingerprint(db) == fp0}
+    if obs.get('tablespace'):        # the database first, then its tablespace and the tmpfs
+        obs['cleanup_errors'] = drop_tablespace(db)
     if writer is not None:
         ids = writer.committed_ids
         # every committed row is in the live table exactly once
@@ -441,9 +443,59 @@ def run_ops(c, db, args, t, control, where, holders, bg, obs):
             obs['writer'] = writer.report()
         elif kind == 'sleep':
             time.sleep(op[1])
+        elif kind == 'tablespace':    # ['tablespace', free fraction]: the table on a small tmpfs
+            obs['tablespace'] = small_tablespace(db, t, op[1])
+            ev.update(obs['tablespace'])
+        elif kind == 'grow':          # ['grow', size]: make room (remount the tmpfs bigger)
+            subprocess.run(['mount', '-o', 'remount,size=' + op[1], obs['tablespace']['path']], check=True)
+            ev['df'] = df(obs['tablespace']['path'])
+        elif kind == 'fingerprint':   # ['fingerprint', label]: the catalog now
+            obs.setdefault('fingerprints', {})[op[1]] = fingerprint(db)
         obs['events'].append(ev)
         if writer is not None:
             obs['_writer'] = writer
+
+
+def df(path):
+    st = os.statvfs(path)
+    return {'size': st.f_blocks * st.f_frsize, 'free': st.f_bavail * st.f_frsize}
+
+
+def tablespace_of(db):
+    return ('rel_ts_' + db)[:60], '%s/ts_%s' % (os.path.dirname(WORK), db)
+
+
+def small_tablespace(db, t, free_fraction):
+    """A tablespace on a tmpfs of its own, just big enough for the table and `free_fraction` of its
+    size more; the table moved there (its indexes stay in pg_default)."""
+    name, path = tablespace_of(db)
+    drop_tablespace(db)      # a leftover of an earlier run
+    heap = q(db, 'SELECT pg_table_size(%s::regclass)', (t,))[0][0]
+    kib = int(heap * (1 + free_fraction) / 4096 + 1) * 4
+    os.makedirs(path, exist_ok=True)
+    subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=%dk,mode=0700' % kib, 'tmpfs', path], check=True)
+    subprocess.run(['chown', 'postgres:postgres', path], check=True)
+    q(db, 'CREATE TABLESPACE %s LOCATION %%s' % qi(name), (path,))
+    q(db, 'ALTER TABLE %s SET TABLESPACE %s' % (t, qi(name)))
+    return {'name': name, 'path': path, 'table_bytes': heap, 'df': df(path)}
+
+
+def drop_tablespace(db):
+    """The case's database, its tablespace and the tmpfs under it, if there."""
+    name, path = tablespace_of(db)
+    errors = []
+    for stmt in ('DROP DATABASE IF EXISTS %s WITH (FORCE)' % qi(db), 'DROP TABLESPACE IF EXISTS %s' % qi(name)):
+        try:
+            q('postgres', stmt)
+        except Exception as e:  # noqa: BLE001 - reported
+            errors.append(str(e).strip())
+    if os.path.ismount(path):
+        p = subprocess.run(['umount', path], check=False, capture_output=True, text=True)
+        if p.returncode:
+            errors.append(p.stderr.strip())
+    if os.path.isdir(path) and not os.path.ismount(path):
+        os.rmdir(path)
+    return errors
 
 
 class Writer(threading.Thread):
@@ -484,12 +536,28 @@ def case_clone(c):
     """For the controller's cases (roles, secrets): a database and its fingerprint before."""
     clone(c['db'], c.get('setup', []))
     res = run_module('partman_migrate', c['migrate'], db=c['db']) if c.get('migrate') else None
-    return {'fingerprint_before': fingerprint(c['db']), 'migrate': res}
+    obs = {'fingerprint_before': fingerprint(c['db']), 'migrate': res}
+    if c.get('control'):        # the snapshot of a controller fault
+        t = ident_of(c['table'])
+        obs.update(snapshot=data_fp(c['db'], t, c['control']), indexes=index_count(c['db'], t))
+    return obs
 
 
 def case_after(c):
-    return {'fingerprint_after': fingerprint(c['db']), 'state': state_row(c['db'], c.get('table', 'public.fixes')),
-            'relkind': relkind(c['db'], c.get('table', 'public.fixes'))}
+    db, table = c['db'], c.get('table', 'public.fixes')
+    obs = {'fingerprint_after': fingerprint(db), 'state': state_row(db, table), 'relkind': relkind(db, table)}
+    if c.get('control'):        # a controller fault: the new and the old table
+        t = ident_of(table)
+        obs.update(new=data_fp(db, t, c['control']), old=data_fp(db, ident_of(table, '_old'), c['control']),
+                   indexes=index_count(db, t))
+    return obs
+
+
+def step_now(db, table, app):
+    """For the controller: the state step and whether a session of `app` is still in the database."""
+    running = bool(q('postgres', 'SELECT 1 FROM pg_stat_activity WHERE application_name = %s AND datname = %s',
+                     (app, db)))
+    return {'state': state_row(db, table), 'running': running}
 
 
 def case_scan(c):
@@ -593,4 +661,7 @@ class Phase(object):
 
 
 if __name__ == '__main__':
-    container_main(sys.argv[1])
+    if sys.argv[1] == 'step':    # reliability.py step DB TABLE APP: one JSON line
+        print(json.dumps(step_now(*sys.argv[2:5])))
+    else:
+        container_main(sys.argv[1])

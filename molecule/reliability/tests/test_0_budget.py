@@ -11,7 +11,8 @@ BUDGET = 420
 def test_every_case_ran(obs):
     names = set(obs)
     want = (['bad/' + c[0] for c in C.BAD] + ['unusual/' + c[0] for c in C.UNUSUAL]
-            + ['fault/' + c[0] for c in C.FAULTS] + ['role/' + c[0] for c in C.ROLE_CASES] + ['scan'])
+            + ['fault/' + c[0] for c in C.FAULTS] + ['role/' + c[0] for c in C.ROLE_CASES] + ['scan']
+            + ['%s/%s' % (k, c[0]) for c in C.CONTROLLER_FAULTS for k in ('clone-fault', 'fault', 'after-fault')])
     missing = [n for n in want if n not in names]
     assert not missing, 'no observation for %s; the driver said:\n%s' % (missing, obs.get('__stderr__', '')[-3000:])
 

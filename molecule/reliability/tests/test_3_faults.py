@@ -1,6 +1,6 @@
 """Faults: the module stopped at a known point (a test session holds the lock it needs next), then
-kill -9, pg_terminate_backend, a PostgreSQL restart, a second run, a writer; afterwards resume or revert.
-Per-day counts and row fingerprints equal the snapshot taken before: 0 lost, 0 doubled."""
+kill -9, pg_terminate_backend, a PostgreSQL restart, a second run, a writer, a full tablespace;
+afterwards resume or revert. The controller lost during the migration role's copy. Per-day counts and row fingerprints equal the snapshot taken before: 0 lost, 0 doubled."""
 import pytest
 
 import cases as C
@@ -53,6 +53,13 @@ def test_fault(obs, name, args, setup, ops, step, outcome):  # pylint: disable=u
         assert final['relkind'] == 'r'
         assert final['new'] == snap, 'reverted table differs from the snapshot'
         assert final['old'] is None, 'the old table is still there'
+    if 'tablespace' in o:
+        ts, refused, r1 = o['tablespace'], results['refused'], results['r1']
+        assert refused.get('failed') and not refused.get('changed'), refused
+        assert ts['path'] in refused.get('msg', '') and 'disk_check' in refused['msg'], refused.get('msg')
+        assert o['fingerprints']['before refusal'] == o['fingerprints']['after refusal']
+        assert r1.get('failed') and 'No space left on device' in r1.get('msg', ''), r1
+        assert not o.get('cleanup_errors'), o['cleanup_errors']
     if 'writer' in o:
         w = o['writer']
         assert w['committed'] > 0, w
@@ -60,3 +67,22 @@ def test_fault(obs, name, args, setup, ops, step, outcome):  # pylint: disable=u
             'committed %d rows, found %d (%d distinct)' % (w['committed'], w['found'], w['found_distinct'])
         wrong = [m for m in w['error_messages'] if 'is being migrated by partman_migrate' not in m]
         assert not wrong, 'the writer got other errors: %s' % wrong
+
+
+@pytest.mark.parametrize('name', [c[0] for c in C.CONTROLLER_FAULTS])
+def test_controller_lost(obs, name):
+    """ansible-playbook killed while the role's migration copies; the module on the host finishes by
+    itself or the role's second run resumes it; nothing lost, nothing doubled."""
+    o, before, after = obs['fault/' + name], obs['clone-fault/' + name], obs['after-fault/' + name]
+    assert 'error' not in o, o['error']
+    assert o['killed'], 'the copy was never seen running before the playbook ended (rc %s):\n%s' % (
+        o['first_rc'], o['first_tail'])
+    assert not o['after_kill']['running'], 'the module still ran 180 s after the playbook was killed'
+    assert o['rerun']['rc'] == 0, 'the second run of the role failed:\n%s' % o['rerun']['out'][-3000:]
+    snap = before['snapshot']
+    assert snap['total'] > 0 and snap['total'] == snap['distinct']
+    assert after['relkind'] == 'p'
+    assert after['new'] == snap, 'partitioned table differs from the snapshot'
+    assert after['old'] == snap, 'old table differs from the snapshot'
+    assert after['indexes'] == before['indexes']
+    assert after['state'][0] == 'done', after['state']
