@@ -7,7 +7,8 @@ from __future__ import absolute_import, division, print_function
 import subprocess
 import time
 
-from test_kill_resume import DB, env, module_cmd, psql, pytestmark  # noqa: F401  (pytestmark: same skip)
+# pytestmark: the same skip as test_kill_resume's
+from test_kill_resume import DB, env, module_cmd, psql, pytestmark  # noqa: F401  pylint: disable=unused-import
 
 
 def run(table, *extra):
@@ -125,8 +126,8 @@ def test_bad_retention_and_premake_refused_before_any_change():
             (['retention=30'], ['not an interval with a unit', "30 days"]),
             (["retention='1 hour'"], ['shorter than one partition']),
             (["retention='2 days'"], ['would detach 8 partitions', 'retention_confirm_detach: true']),
-            (["retention='2 days'", 'retention_keep_table=false'], ['would DROP 8 partitions',
-                                                                   'retention_confirm_drop: true']),
+            (["retention='2 days'", 'retention_keep_table=false'],
+             ['would DROP 8 partitions', 'retention_confirm_drop: true']),
             (['premake=100000'], ['premake is 100000', 'between 1 and 1000'])):
         res = run('public.rfixes', *args)
         assert res.returncode != 0, args

@@ -103,6 +103,6 @@ def test_jobs_on_the_pool_of_connections():
 
 def test_jobs_report_every_failed_build():
     db = FakeDb([('::regclass::oid::bigint', 16500), ('FROM pg_inherits', lambda p: [child(1)]),
-                 ('CREATE UNIQUE INDEX', lambda p: (_ for _ in ()).throw(RuntimeError('could not create unique index')))])
+                 ('CREATE UNIQUE INDEX', lambda p: (x for x in ()).throw(RuntimeError('could not create unique index')))])
     with pytest.raises(MigrationError, match='building indexes and foreign keys on partitions failed: could not create'):
         indexes.run(make_ctx(db, jobs=2), state_row())
