@@ -16,8 +16,10 @@ from ansible_collections.soar.partman.plugins.module_utils import partman as pm
 from ansible_collections.soar.partman.plugins.module_utils import partset as ps
 from ansible_collections.soar.partman.plugins.module_utils.connection import connect, Database
 from ansible_collections.soar.partman.plugins.module_utils.gucs import parse_library_list, GucParseError
+from ansible_collections.soar.partman.plugins.module_utils.migration import status as migration_status
 
 BACKENDS = ('auto', 'cron', 'pg_cron', 'systemd', 'bgw', 'none')
+GATHER = ('partition_sets', 'maintenance', 'migration')
 LOG_TAIL_BYTES = 4 * 1024 * 1024
 
 
@@ -202,34 +204,35 @@ class Info(object):
     def _run(self):
         p = self.p
         db = self.db
+        gather = set(p['gather'])
+        if 'migration' in gather and not p['table']:
+            raise ps.InfoError("gather: migration needs table (the table whose migration is read)")
         installed = ps.partman_installed(db)
-        if installed is None:
-            raise ps.InfoError("pg_partman is not installed in database %s: apply role soar.partman.partman "
-                               "(or CREATE EXTENSION pg_partman SCHEMA %s) first"
-                               % (db.scalar('SELECT current_database()'), p['partman_schema']))
-        if installed['schema'] != p['partman_schema']:
-            raise ps.InfoError("pg_partman is installed in schema %s, not %s: set partman_schema: %s"
-                               % (installed['schema'], p['partman_schema'], installed['schema']))
         schema = p['partman_schema']
+        if gather & {'partition_sets', 'maintenance'}:
+            if installed is None:
+                raise ps.InfoError("pg_partman is not installed in database %s: apply role soar.partman.partman "
+                                   "(or CREATE EXTENSION pg_partman SCHEMA %s) first"
+                                   % (db.scalar('SELECT current_database()'), p['partman_schema']))
+            if installed['schema'] != p['partman_schema']:
+                raise ps.InfoError("pg_partman is installed in schema %s, not %s: set partman_schema: %s"
+                                   % (installed['schema'], p['partman_schema'], installed['schema']))
         parent = None
         if p['table']:
             parent = '%s.%s' % ps.split_parent(p['table'])
-        configs = ps.config_rows(db, schema, parent)
-        if parent and not configs:
-            raise ps.InfoError("%s is not managed by pg_partman (no row in %s.part_config): migrate it first "
-                               "(playbooks/migrate.yml or soar.partman.partman_migrate)" % (parent, schema))
         sets = []
-        for cfg in configs:
-            override = cfg['parent_table'] == parent
-            sets.append(ps.collect_set(
-                db, schema, cfg, exact_counts=p['exact_counts'],
-                retention=(p['retention'] if override and p['retention'] is not None else None),
-                keep_table=(p['retention_keep_table'] if override and p['retention_keep_table'] is not None
-                            else None)))
+        if 'partition_sets' in gather:
+            sets = self.partition_sets(parent)
         server = self.server_facts()
         now = db.scalar('SELECT now()')
-        found = ev.summarise(self.evidence(server, sets), now)
-        problems, notes = ps.health(sets, found, p['max_maintenance_age'], p['allow_no_maintenance'])
+        if 'maintenance' in gather:
+            found = ev.summarise(self.evidence(server, sets), now)
+            max_age = p['max_maintenance_age']
+        else:
+            found = ev.summarise(ev.empty('none', None), now)
+            found['message'] = 'not gathered'
+            max_age = 0
+        problems, notes = ps.health(sets, found, max_age, p['allow_no_maintenance'])
         drops = []
         for s in sets:
             if s['retention']['would_drop']:
@@ -237,24 +240,44 @@ class Info(object):
                 drops.append({'parent': s['parent'], 'retention': r['retention'], 'partitions': r['holding_data'],
                               'rows_estimate': r['rows_estimate'], 'bytes': r['bytes'],
                               'message': ps.retention_message(s)})
-        major = pm.major_version(installed['version'])
-        return dict(
+        version = installed['version'] if installed else None
+        res = dict(
             changed=False,
-            partman_version=installed['version'],
-            partman_major=major,
+            partman_version=version,
+            partman_major=pm.major_version(version) if version else None,
             partman_schema=schema,
             partition_sets=sets,
             partition_set=(sets[0] if parent and sets else {}),
             maintenance=found,
-            maintenance_call=pm.maintenance_call(schema, installed['version'], p['maintenance_analyze']),
+            maintenance_call=pm.maintenance_call(schema, version, p['maintenance_analyze']) if version else None,
             server=server,
-            summary=ps.summary_lines(sets, found),
+            summary=ps.summary_lines(sets, found) if 'maintenance' in gather else ps.summary_lines(sets, found)[:-1],
             healthy=not problems,
             problems=problems,
             notes=notes,
             retention_drops=drops,
             now=now.isoformat(),
         )
+        if 'migration' in gather:
+            res['migration'] = migration_status.read(db, schema, *ps.split_parent(p['table']), old_suffix=p['old_suffix'])
+        return res
+
+    def partition_sets(self, parent):
+        p = self.p
+        schema = p['partman_schema']
+        configs = ps.config_rows(self.db, schema, parent)
+        if parent and not configs:
+            raise ps.InfoError("%s is not managed by pg_partman (no row in %s.part_config): migrate it first "
+                               "(playbooks/migrate.yml or soar.partman.partman_migrate)" % (parent, schema))
+        sets = []
+        for cfg in configs:
+            override = cfg['parent_table'] == parent
+            sets.append(ps.collect_set(
+                self.db, schema, cfg, exact_counts=p['exact_counts'],
+                retention=(p['retention'] if override and p['retention'] is not None else None),
+                keep_table=(p['retention_keep_table'] if override and p['retention_keep_table'] is not None
+                            else None)))
+        return sets
 
 
 def run(module):

@@ -242,6 +242,8 @@ def collect_set(db, partman_schema, config, exact_counts=False, retention=None, 
     for c in kids:
         partitions.append({
             'name': c['name'],
+            'schema': c['schema'],
+            'relname': c['relname'],
             'from': iso(c.get('from_ts')) if time_based else c['from'],
             'to': iso(c.get('to_ts')) if time_based else c['to'],
             'bound': c['bound'],

@@ -151,3 +151,10 @@ def partition_reverted(db, schema, table, partition):
         'INSERT INTO {}.{} (table_name, partition, reverted) VALUES (%s, %s, true) '
         'ON CONFLICT (table_name, partition) DO UPDATE SET reverted = true').format(
         sql.Identifier(schema), sql.Identifier(PARTS)), (table, partition), record=False)
+
+
+def partition_sums(db, schema, table):
+    """(rows, seconds) copied so far over the table's partitions (None, None without any)."""
+    rows = db.query(sql.SQL('SELECT sum(rows) AS rows, sum(seconds) AS seconds FROM {}.{} WHERE table_name = %s').format(
+        sql.Identifier(schema), sql.Identifier(PARTS)), (table,))
+    return (rows[0]['rows'], rows[0]['seconds']) if rows else (None, None)

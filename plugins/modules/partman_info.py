@@ -24,6 +24,9 @@ description:
     C(premake) partitions ahead, a partition covering now, and a successful maintenance run no older than
     O(max_maintenance_age) - and returns RV(problems), each with the fix.
   - Returns the maintenance call right for the installed pg_partman (RV(maintenance_call)).
+  - With C(migration) in O(gather), reads where the migration of O(table) by M(soar.partman.partman_migrate)
+    stands (RV(migration)) - its state row, progress and whether a run holds the migration lock - so that a
+    play follows or checks a migration without SQL of its own.
   - Changes nothing, also outside check mode.
 author:
   - soar.partman maintainers (@soar)
@@ -36,8 +39,25 @@ options:
   table:
     description:
       - The partitioned table, schema-qualified (C(public.fixes)); empty means every partition set in C(part_config).
+      - With C(migration) in O(gather), the table whose migration is read (it need not be partitioned yet).
     type: str
     default: ''
+  gather:
+    description:
+      - What to read - C(partition_sets) (RV(partition_sets), RV(partition_set)), C(maintenance) (RV(maintenance),
+        the maintenance checks of RV(problems)), C(migration) (RV(migration), needs O(table)).
+      - Without C(partition_sets) and C(maintenance), pg_partman need not be installed and RV(partman_version) is
+        null.
+    type: list
+    elements: str
+    choices: [partition_sets, maintenance, migration]
+    default: [partition_sets, maintenance]
+  old_suffix:
+    description:
+      - With C(migration) in O(gather), the suffix of the old table when no state row records it (as
+        O(soar.partman.partman_migrate#module:old_suffix)).
+    type: str
+    default: _old
   partman_schema:
     description:
       - Schema pg_partman is installed in.
@@ -140,11 +160,24 @@ EXAMPLES = r'''
     login_db: soar
     allow_no_maintenance: true
   register: all_sets
+
+- name: Where the migration of public.fixes stands (who holds its lock, its progress line)
+  become: true
+  become_user: postgres
+  soar.partman.partman_info:
+    login_db: soar
+    table: public.fixes
+    gather: [migration]
+  register: info
+
+- name: Show it
+  ansible.builtin.debug:
+    msg: "{{ info.migration.table }}: {{ info.migration.line }}"
 '''
 
 RETURN = r'''
 partman_version:
-  description: The pg_partman version installed in the database.
+  description: The pg_partman version installed in the database (null when not installed and not needed).
   returned: success
   type: str
   sample: 5.2.4
@@ -224,13 +257,27 @@ now:
   description: The database server's now(), the reference for ages and partitions ahead.
   returned: success
   type: str
+migration:
+  description:
+    - Where the migration of O(table) stands - C(table), C(kind) (C(plain), C(partitioned) or C(missing)),
+      C(state_table) (the state table exists), from the state row C(step), C(direction), C(copy_method),
+      C(rows_total), C(rows_copied), C(message), C(started_at), C(finished_at) (null without a row),
+      C(old_table) (as recorded, else computed from O(old_suffix)), C(old_recorded), C(old_exists),
+      C(running) (a run holds the migration lock), C(lock) (its sessions - C(pid), C(application), C(state),
+      C(since)), C(lock_message) (the refusal a second run gets), C(current_query), C(progress) (C(rows_done),
+      C(rows_total), C(percent), C(rows_per_second), C(eta_seconds), C(elapsed_seconds)) and C(line) (one line
+      for people).
+  returned: when O(gather) contains C(migration)
+  type: dict
+  sample: {"table": "public.fixes", "kind": "partitioned", "step": "partitioned", "direction": "forward",
+           "running": true, "line": "copying rows: 188701 of 1001941 (18.8%), 122799 rows/s, 00:00:07 left, elapsed 00:00:02"}
 '''
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.soar.partman.plugins.module_utils.connection import (
     connection_argument_spec, HAS_PSYCOPG2, PSYCOPG2_IMPORT_ERROR, missing_required_lib, protect_secrets,
 )
-from ansible_collections.soar.partman.plugins.module_utils.info import run, BACKENDS
+from ansible_collections.soar.partman.plugins.module_utils.info import run, BACKENDS, GATHER
 
 
 def argument_spec():
@@ -249,6 +296,8 @@ def argument_spec():
         max_maintenance_age=dict(type='int', default=93600),
         allow_no_maintenance=dict(type='bool', default=False),
         maintenance_analyze=dict(type='bool', default=False),
+        gather=dict(type='list', elements='str', choices=list(GATHER), default=['partition_sets', 'maintenance']),
+        old_suffix=dict(type='str', default='_old'),
     )
     return spec
 

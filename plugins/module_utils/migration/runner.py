@@ -20,7 +20,7 @@ from ansible_collections.soar.partman.plugins.module_utils.batches import CopyEr
 from ansible_collections.soar.partman.plugins.module_utils.connection import connect
 from ansible_collections.soar.partman.plugins.module_utils.ddl import describe_inbound_fks
 from ansible_collections.soar.partman.plugins.module_utils.migration import (
-    configure, constraints, copy, indexes, partitions, preflight, prepare, revert, verify,
+    configure, constraints, copy, indexes, partitions, preflight, prepare, revert, status, verify,
 )
 from ansible_collections.soar.partman.plugins.module_utils.migration.context import STEPS, Context, MigrationError
 from ansible_collections.soar.partman.plugins.module_utils.names import PlanError
@@ -30,8 +30,9 @@ try:
 except ImportError:  # the module reports the missing library
     psycopg2 = None
 
-# classid of the advisory lock that serialises runs on one table (objid: hashtext of the table name).
-LOCK_NAMESPACE = 'soar.partman.partman_migrate'
+# classid of the advisory lock that serialises runs on one table (objid: hashtext of the table name);
+# status.py reads who holds it (partman_info) and words the refusal.
+LOCK_NAMESPACE = status.LOCK_NAMESPACE
 
 # The steps after prepare, in order: the name recorded in the state table when the step has
 # committed, and its function (ctx, state). preflight and prepare run once, in the first run.
@@ -105,16 +106,9 @@ def lock_table_migration(ctx):
     ctx.db.commit()
     if got:
         return
-    holder = ctx.db.scalar(
-        "SELECT string_agg(format('pid %%s (%%s, %%s since %%s)', a.pid, a.application_name, a.state, "
-        "a.backend_start::timestamp(0)), ', ') FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-        "WHERE l.locktype = 'advisory' AND l.granted AND l.classid::int = hashtext(%s) "
-        "AND l.objid::int = hashtext(%s)", (LOCK_NAMESPACE, ctx.key))
+    holders = status.lock_holders(ctx.db, ctx.key)
     ctx.db.rollback()
-    raise MigrationError(
-        'another partman_migrate run holds the migration lock of %s (%s): nothing was changed. Wait for it '
-        'to finish (its progress: partman_migrate_state), or end it with pg_terminate_backend(pid) if it is '
-        'stuck; the next run resumes where it stopped.' % (ctx.key, holder or 'its session is gone'))
+    raise MigrationError(status.lock_message(ctx.key, holders))
 
 
 def forward(ctx, state):

@@ -1,0 +1,172 @@
+# -*- coding: utf-8 -*-
+# Copyright: soar.partman contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Where a migration stands, as read from outside the run: the state row, the table and the old
+table in the catalog, and which session holds the migration lock (the runner's advisory lock).
+partman_info returns it (gather: migration); the runner words its lock refusal with lock_message.
+The progress line is built here, once, from those facts (pure: progress_line)."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.soar.partman.plugins.module_utils import state as st
+from ansible_collections.soar.partman.plugins.module_utils.names import quote_ident, truncate_name
+
+# classid of the advisory lock that serialises runs on one table (objid: hashtext of the table name).
+LOCK_NAMESPACE = 'soar.partman.partman_migrate'
+
+LOCK_HOLDERS_SQL = (
+    "SELECT a.pid, a.application_name AS application, a.state, a.backend_start::timestamp(0)::text AS since "
+    "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+    "WHERE l.locktype = 'advisory' AND l.granted AND l.classid::int = hashtext(%s) "
+    "AND l.objid::int = hashtext(%s) ORDER BY a.pid")
+
+# What the progress line says after each step has committed (the step running now is the next one).
+STEP_WORDS = {
+    'prepared': 'creating the partitions',
+    'copied': 'building indexes',
+    'indexed': 'foreign keys, triggers, ANALYZE',
+    'constrained': 'verifying every partition against the old table',
+    'verified': 'configuring pg_partman',
+    'done': 'done',
+}
+# Steps whose line names the statement running now.
+SHOW_QUERY = ('copied', 'indexed', 'constrained')
+
+
+def lock_holders(db, key):
+    """The sessions holding the migration lock of table key (schema.name, raw): pid, application,
+    state, since."""
+    return db.query(LOCK_HOLDERS_SQL, (LOCK_NAMESPACE, key))
+
+
+def describe_holders(holders):
+    return ', '.join('pid %s (%s, %s since %s)' % (h['pid'], h['application'] or '', h['state'] or '', h['since'] or '')
+                     for h in holders)
+
+
+def lock_message(key, holders):
+    """The refusal of a second run while holders hold the lock (the runner fails with it)."""
+    return ('another partman_migrate run holds the migration lock of %s (%s): nothing was changed. Wait for it '
+            'to finish (its progress: partman_migrate_state), or end it with pg_terminate_backend(pid) if it is '
+            'stuck; the next run resumes where it stopped.' % (key, describe_holders(holders) or 'its session is gone'))
+
+
+def hms(seconds):
+    """Seconds as HH:MM:SS (hours past 24 kept); None -> None."""
+    if seconds is None:
+        return None
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return '%02d:%02d:%02d' % (h, m, s)
+
+
+def progress(row, part_rows, part_seconds, elapsed_seconds):
+    """rows done, rate and time left of the copy from the state row and the per-partition sums."""
+    if row is None:
+        return {'rows_done': 0, 'rows_total': None, 'percent': None, 'rows_per_second': None,
+                'eta_seconds': None, 'elapsed_seconds': None}
+    if row.get('copy_method') == 'ctid':
+        done = int(row.get('rows_copied') or 0)
+        rate = (row.get('progress') or {}).get('rows_per_second')
+        rate = float(rate) if rate is not None else None
+    else:
+        done = int(part_rows or 0)
+        rate = (float(part_rows or 0) / float(part_seconds)) if part_seconds else None
+    total = row.get('rows_total')
+    eta = None
+    if total is not None and rate:
+        eta = int(round((int(total) - done) / rate))
+    return {
+        'rows_done': done,
+        'rows_total': total,
+        'percent': round(100.0 * done / max(int(total), 1), 1) if total is not None else None,
+        'rows_per_second': int(round(rate)) if rate is not None else None,
+        'eta_seconds': eta,
+        'elapsed_seconds': elapsed_seconds,
+    }
+
+
+def progress_line(facts):
+    """One line for people: what the migration is doing, the copy's rows, rate and time left,
+    the elapsed time ("copying rows: 188701 of 1001941 (18.8%), 122799 rows/s, 00:00:07 left,
+    elapsed 00:00:02")."""
+    step = facts.get('step')
+    p = facts.get('progress') or {}
+    if step is None:
+        words = 'preflight and prepare (rename, partitioned parent, create_parent)'
+    elif facts.get('direction') != 'forward':
+        words = 'reverting (%s)' % step
+    elif step == 'partitioned' and p.get('rows_total') is None:
+        words = 'counting the rows to copy'
+    elif step == 'partitioned':
+        words = 'copying rows: %s of %s (%.1f%%), %s rows/s, %s left' % (
+            p['rows_done'], p['rows_total'], p['percent'],
+            '?' if p.get('rows_per_second') is None else p['rows_per_second'],
+            hms(p.get('eta_seconds')) or 'unknown')
+    else:
+        words = STEP_WORDS.get(step, step)
+    if step in SHOW_QUERY and facts.get('current_query'):
+        words += ' [%s]' % facts['current_query']
+    return '%s, elapsed %s' % (words, hms(p.get('elapsed_seconds')) or '-')
+
+
+def read(db, state_schema, schema, name, old_suffix):
+    """Facts about the migration of schema.name: the table (plain, partitioned or missing), the
+    state row, the old table (as recorded, else <name><old_suffix> cut to 63 bytes, as the module
+    names it) and whether it exists, the sessions holding the lock, the progress and its line."""
+    key = '%s.%s' % (schema, name)
+    kind = db.scalar('SELECT relkind::text FROM pg_class WHERE oid = to_regclass(%s)', (regclass(schema, name),))
+    table_exists = st.exists(db, state_schema)
+    row = st.load(db, state_schema, key) if table_exists else None
+    if row and row.get('old_table') and '.' in row['old_table']:
+        old_schema, old_name = row['old_table'].split('.', 1)
+    else:
+        old_schema, old_name = schema, truncate_name(name, old_suffix)
+    old_exists = db.scalar('SELECT to_regclass(%s) IS NOT NULL', (regclass(old_schema, old_name),))
+    holders = lock_holders(db, key)
+    part_rows = part_seconds = None
+    if row is not None:
+        part_rows, part_seconds = st.partition_sums(db, state_schema, key)
+    elapsed = db.scalar('SELECT extract(epoch FROM date_trunc(\'second\', now() - %s::timestamptz))',
+                        (row['started_at'],)) if row is not None else None
+    current_query = None
+    if holders:
+        current_query = db.scalar(
+            "SELECT max(left(regexp_replace(query, '\\s+', ' ', 'g'), 90)) FROM pg_stat_activity "
+            "WHERE application_name = ANY(%s) AND state = 'active' AND pid <> pg_backend_pid()",
+            (sorted(set(h['application'] for h in holders)),))
+    facts = {
+        'table': key,
+        'kind': {'r': 'plain', 'p': 'partitioned'}.get(kind or '', 'missing'),
+        'state_table': bool(table_exists),
+        'step': row['step'] if row else None,
+        'direction': row['direction'] if row else None,
+        'copy_method': row['copy_method'] if row else None,
+        'rows_total': row['rows_total'] if row else None,
+        'rows_copied': row['rows_copied'] if row else None,
+        'message': row['message'] if row else None,
+        'started_at': iso(row['started_at']) if row else None,
+        'finished_at': iso(row['finished_at']) if row else None,
+        'old_table': '%s.%s' % (old_schema, old_name),
+        'old_recorded': bool(row),
+        'old_exists': bool(old_exists),
+        'running': bool(holders),
+        'lock': [dict(h) for h in holders],
+        'lock_message': lock_message(key, holders) if holders else None,
+        'current_query': current_query,
+        'progress': progress(row, part_rows, part_seconds, float(elapsed) if elapsed is not None else None),
+    }
+    facts['line'] = progress_line(facts)
+    return facts
+
+
+def regclass(schema, name):
+    """schema.name as text for to_regclass (each part quoted where needed)."""
+    return '%s.%s' % (quote_ident(schema), quote_ident(name))
+
+
+def iso(value):
+    return value.isoformat() if hasattr(value, 'isoformat') else value

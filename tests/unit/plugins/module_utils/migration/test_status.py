@@ -1,0 +1,118 @@
+# -*- coding: utf-8 -*-
+"""migration/status.py: where a migration stands as partman_info reads it (state row, old table,
+lock holder), the progress line the migration role prints, and the lock refusal the runner and
+partman_info share."""
+
+import datetime
+
+import pytest
+
+psycopg2 = pytest.importorskip('psycopg2')
+
+from ansible_collections.soar.partman.plugins.module_utils.migration import runner, status  # noqa: E402
+from partman_testing import FakeDb, UTC, make_ctx  # noqa: E402
+from ansible_collections.soar.partman.plugins.module_utils.migration.context import MigrationError  # noqa: E402
+
+HOLDER = {'pid': 4242, 'application': 'soar.partman-migrate', 'state': 'active', 'since': '2026-05-01 03:00:00'}
+
+
+def facts(**over):
+    f = {'step': 'partitioned', 'direction': 'forward', 'current_query': None,
+         'progress': {'rows_done': 188701, 'rows_total': 1001941, 'percent': 18.8, 'rows_per_second': 122799,
+                      'eta_seconds': 7, 'elapsed_seconds': 2.0}}
+    f.update(over)
+    return f
+
+
+def test_progress_line_of_the_copy_is_the_one_the_readme_shows():
+    assert status.progress_line(facts()) == \
+        'copying rows: 188701 of 1001941 (18.8%), 122799 rows/s, 00:00:07 left, elapsed 00:00:02'
+
+
+@pytest.mark.parametrize('over, line', [
+    ({'step': None, 'progress': {}}, 'preflight and prepare (rename, partitioned parent, create_parent), elapsed -'),
+    ({'step': 'prepared'}, 'creating the partitions, elapsed 00:00:02'),
+    ({'progress': {'rows_total': None, 'elapsed_seconds': 61}}, 'counting the rows to copy, elapsed 00:01:01'),
+    ({'progress': {'rows_done': 0, 'rows_total': 10, 'percent': 0.0, 'rows_per_second': None, 'eta_seconds': None,
+                   'elapsed_seconds': 0}},
+     'copying rows: 0 of 10 (0.0%), ? rows/s, unknown left, elapsed 00:00:00'),
+    ({'step': 'copied', 'current_query': 'CREATE INDEX fixes_p20260501_idx ON ...'},
+     'building indexes [CREATE INDEX fixes_p20260501_idx ON ...], elapsed 00:00:02'),
+    ({'step': 'indexed'}, 'foreign keys, triggers, ANALYZE, elapsed 00:00:02'),
+    ({'step': 'constrained'}, 'verifying every partition against the old table, elapsed 00:00:02'),
+    ({'step': 'verified', 'current_query': 'SELECT 1'}, 'configuring pg_partman, elapsed 00:00:02'),
+    ({'step': 'done'}, 'done, elapsed 00:00:02'),
+    ({'step': 'copied', 'direction': 'reverse'}, 'reverting (copied), elapsed 00:00:02'),
+    ({'step': 'done', 'progress': {'elapsed_seconds': 90061}}, 'done, elapsed 25:01:01'),
+])
+def test_progress_line_of_each_step(over, line):
+    assert status.progress_line(facts(**over)) == line
+
+
+def test_progress_of_the_range_copy_comes_from_the_partition_rows():
+    row = {'copy_method': 'range', 'rows_total': 1000, 'rows_copied': 0, 'progress': None}
+    p = status.progress(row, 250, 2.0, 3.0)
+    assert p == {'rows_done': 250, 'rows_total': 1000, 'percent': 25.0, 'rows_per_second': 125,
+                 'eta_seconds': 6, 'elapsed_seconds': 3.0}
+
+
+def test_progress_of_the_ctid_copy_comes_from_the_state_row():
+    row = {'copy_method': 'ctid', 'rows_total': 1000, 'rows_copied': 900, 'progress': {'rows_per_second': 50}}
+    p = status.progress(row, 999, 1.0, None)
+    assert (p['rows_done'], p['rows_per_second'], p['eta_seconds'], p['percent']) == (900, 50, 2, 90.0)
+
+
+def test_progress_without_a_state_row():
+    assert status.progress(None, None, None, None)['rows_done'] == 0
+
+
+def test_lock_message_names_the_holder_and_the_fix():
+    msg = status.lock_message('public.fixes', [HOLDER])
+    assert msg.startswith('another partman_migrate run holds the migration lock of public.fixes '
+                          '(pid 4242 (soar.partman-migrate, active since 2026-05-01 03:00:00)): nothing was changed.')
+    assert 'pg_terminate_backend(pid)' in msg
+    assert '(its session is gone)' in status.lock_message('public.fixes', [])
+
+
+def test_the_runner_refuses_a_second_run_with_the_same_message_also_in_check_mode():
+    db = FakeDb([('pg_try_advisory_lock', False), ('FROM pg_locks', [HOLDER])])
+    ctx = make_ctx(db=db, check_mode=True)
+    with pytest.raises(MigrationError) as e:
+        runner.lock_table_migration(ctx)
+    assert str(e.value) == status.lock_message('public.fixes', [HOLDER])
+    assert not db.statements  # nothing was changed
+    assert any('hashtext' in r for r in db.reads)
+
+
+STATE = {'step': 'partitioned', 'direction': 'forward', 'copy_method': 'range', 'rows_total': 1000,
+         'rows_copied': 0, 'progress': None, 'message': None, 'old_table': 'public.fixes_old',
+         'started_at': datetime.datetime(2026, 5, 1, 3, tzinfo=UTC), 'finished_at': None}
+
+
+def test_read_a_migration_under_way():
+    db = FakeDb([
+        ('relkind', 'p'),
+        ('IS NOT NULL', True),                       # the state table and the old table exist
+        ('"partman_migrate_state" WHERE', [STATE]),
+        ('FROM pg_locks', [HOLDER]),
+        ('sum(rows)', [{'rows': 250, 'seconds': 2.0}]),
+        ('extract(epoch', 3),
+        ('regexp_replace(query', 'INSERT INTO "public"."fixes_p20260501" ...'),
+    ])
+    f = status.read(db, 'partman', 'public', 'fixes', '_old')
+    assert (f['table'], f['kind'], f['step'], f['old_table'], f['old_recorded'], f['old_exists']) == \
+        ('public.fixes', 'partitioned', 'partitioned', 'public.fixes_old', True, True)
+    assert f['running'] and f['lock'] == [HOLDER] and 'pid 4242' in f['lock_message']
+    assert f['started_at'] == '2026-05-01T03:00:00+00:00'
+    assert f['line'] == 'copying rows: 250 of 1000 (25.0%), 125 rows/s, 00:00:06 left, elapsed 00:00:03'
+
+
+def test_read_a_table_never_migrated_computes_the_old_name():
+    long_name = 'f' * 63
+    db = FakeDb([('relkind', 'r'), ('IS NOT NULL', False)])
+    f = status.read(db, 'public', 'public', long_name, '_old')
+    assert (f['kind'], f['state_table'], f['step'], f['running'], f['lock_message']) == \
+        ('plain', False, None, False, None)
+    assert f['old_table'] == 'public.' + 'f' * 59 + '_old'
+    assert f['old_exists'] is False
+    assert f['line'].startswith('preflight and prepare')
