@@ -3,16 +3,13 @@
 documentation, and the job-name rule of pg_cron_job."""
 
 import datetime
-import importlib
 
 import pytest
-import yaml
 
 from ansible_collections.soar.partman.plugins.module_utils import partman_config as pc
 from ansible_collections.soar.partman.plugins.module_utils import partset as ps
 from ansible_collections.soar.partman.plugins.module_utils import pgcron
 
-from partman_testing import assert_matches, merged_doc
 
 PREFIX = 'partman_maintenance_'
 
@@ -105,17 +102,7 @@ def test_empty_partitions_or_no_retention_need_no_confirmation():
     assert not plan['would_detach'] and pc.refusals(plan, 'public.fixes', False, False) == []
 
 
-# ------------------------------------------------------------------ documentation, job names
-@pytest.mark.parametrize('name', ['partman_config', 'pg_cron_job'])
-def test_documentation_matches_argument_spec(name):
-    module = importlib.import_module('ansible_collections.soar.partman.plugins.modules.' + name)
-    doc = merged_doc(module)
-    assert doc['extends_documentation_fragment'] == ['soar.partman.connection']
-    assert_matches(doc['options'], module.argument_spec())
-    yaml.safe_load(module.EXAMPLES)
-    yaml.safe_load(module.RETURN)
-
-
+# ------------------------------------------------------------------ job names
 @pytest.mark.parametrize('name', ['soar.partman', 'soar partman', 'soar~', '', 'a/b', 'x\ny'])
 def test_job_names_cron_would_ignore_are_refused(name):
     with pytest.raises(pgcron.CronJobError) as e:
