@@ -62,7 +62,7 @@ sanity: venv
 # the failed ones are listed at the end.
 molecule: venv collection images-db
 	@failed=; for s in $(SCENARIOS); do \
-	  echo "=== molecule test -s $$s"; \
+	  echo "=== $$(date -u +%T) molecule test -s $$s"; \
 	  $(BIN)/molecule test -s $$s || failed="$$failed $$s"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "=== molecule scenarios failed:$$failed"; exit 1; fi

@@ -237,10 +237,10 @@ FAULTS = [
     ('kill-revert-then-revert', F10, [], [['run', 'migrate'], ['hold_when', 'a', ST % 'public.fixes'],
                                           ['start', 'r1', {'state': 'reverted'}], ['blocked']] + KILL + REVERT,
      'done', 'reverted'),
-    # the table on a tablespace of its own, on a tmpfs with 40 % of its size free: the preflight refuses
+    # the table on a tablespace of its own, on a tmpfs with 60 % of its size free: the preflight refuses
     # naming the tablespace's path; with disk_check false the copy fails with "No space left on
     # device"; more room (remount), resume
-    ('tablespace-full', F10, [], [['tablespace', 0.4], ['fingerprint', 'before refusal'], ['run', 'refused'],
+    ('tablespace-full', F10, [], [['tablespace', 0.6], ['fingerprint', 'before refusal'], ['run', 'refused'],
                                   ['fingerprint', 'after refusal'], ['run', 'r1', {'disk_check': False}], ['gone'],
                                   ['check', 'after no space left'], ['grow', '256m'], ['run', 'resume']],
      None, 'partitioned'),

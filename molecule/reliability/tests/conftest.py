@@ -159,7 +159,6 @@ class Suite(object):
             path = os.path.join(out, h + '.json')
             self.obs[h]['roles'] = json.load(open(path)) if os.path.exists(path) else {}
 
-
     def step(self, host, db, app):
         p = subprocess.run(['docker', 'exec', host, 'python3', rel.CODE + '/reliability.py', 'step', db,
                             'public.fixes', app], check=False, capture_output=True, text=True)

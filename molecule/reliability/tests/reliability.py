@@ -469,7 +469,7 @@ def small_tablespace(db, t, free_fraction):
     """A tablespace on a tmpfs of its own, just big enough for the table and `free_fraction` of its
     size more; the table moved there (its indexes stay in pg_default)."""
     name, path = tablespace_of(db)
-    drop_tablespace(db)      # a leftover of an earlier run
+    drop_tablespace(db, database=False)      # a leftover of an earlier run (clone dropped its database)
     heap = q(db, 'SELECT pg_table_size(%s::regclass)', (t,))[0][0]
     kib = int(heap * (1 + free_fraction) / 4096 + 1) * 4
     os.makedirs(path, exist_ok=True)
@@ -480,11 +480,12 @@ def small_tablespace(db, t, free_fraction):
     return {'name': name, 'path': path, 'table_bytes': heap, 'df': df(path)}
 
 
-def drop_tablespace(db):
+def drop_tablespace(db, database=True):
     """The case's database, its tablespace and the tmpfs under it, if there."""
     name, path = tablespace_of(db)
     errors = []
-    for stmt in ('DROP DATABASE IF EXISTS %s WITH (FORCE)' % qi(db), 'DROP TABLESPACE IF EXISTS %s' % qi(name)):
+    stmts = ['DROP DATABASE IF EXISTS %s WITH (FORCE)' % qi(db)] if database else []
+    for stmt in stmts + ['DROP TABLESPACE IF EXISTS %s' % qi(name)]:
         try:
             q('postgres', stmt)
         except Exception as e:  # noqa: BLE001 - reported
