@@ -355,10 +355,11 @@ ROLE_CASES = [
 ]
 
 # ----------------------------------------------------------------------------- controller faults
-# (name, role variables (@DB@: the case's database), setup SQL): the migration role run by
-# ansible-playbook from the controller; the playbook (its process group: the controller's end of the
-# connection) is killed with SIGKILL while the copy runs on the host. The module must finish by
-# itself or be resumed by running the role again; the table equals the snapshot.
+# (name, role variables (@DB@: the case's database), setup SQL, lock): the migration role run by
+# ansible-playbook from the controller; a test session in the container holds `lock` (the copy stops
+# at the third partition); once the module waits for it, the playbook (its process group: the
+# controller's end of the connection) is killed with SIGKILL, then the lock released. The module must
+# finish by itself or be resumed by running the role again; the table equals the snapshot.
 CONTROLLER_FAULTS = [
-    ('controller-lost-copy', dict(MR, migration_batch_size=2), []),
+    ('controller-lost-copy', dict(MR, migration_batch_size=10), [], COPY_MID),
 ]

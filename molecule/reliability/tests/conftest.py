@@ -51,7 +51,7 @@ def clone_cases():
         out.append(dict(kind='clone', name='role/' + name, db=db_name('r', name), setup=setup, migrate=migrate))
     for name, setup, _args in C.SECRET_DBS:
         out.append(dict(kind='clone', name='secretdb/' + name, db=name, setup=setup))
-    for name, _vars, setup in C.CONTROLLER_FAULTS:
+    for name, _vars, setup, _lock in C.CONTROLLER_FAULTS:
         out.append(dict(kind='clone', name='clone-fault/' + name, db=db_name('c', name), setup=setup,
                         table='public.fixes', control='received_at'))
     return out
@@ -124,7 +124,7 @@ class Suite(object):
         after = [dict(kind='after', name='after/' + n, db=db_name('r', n), table=(v.get('migration_table') or 'public.fixes'))
                  for n, _r, v, _s, _m, _e in C.ROLE_CASES]
         after.extend(dict(kind='after', name='after-fault/' + n, db=db_name('c', n), table='public.fixes',
-                          control='received_at') for n, _v, _s in C.CONTROLLER_FAULTS)
+                          control='received_at') for n, _v, _s, _l in C.CONTROLLER_FAULTS)
         after.append(dict(kind='scan', name='scan', canaries=[C.CANARY, C.CANARY_CP], paths=C.SCAN_PATHS))
         phases = dict((h, rel.Phase(h, after)) for h in hosts)
         for h, p in phases.items():
@@ -143,10 +143,10 @@ class Suite(object):
         cmds = {'playbook': [BIN + '/ansible-playbook', '-vvv', '-i', self.inventory, role_playbook(out)]}
         for name, module, args in C.SECRET_ADHOC:
             cmds[name] = [BIN + '/ansible', '-vvv', '-i', self.inventory, 'all', '-m', module, '-a', json.dumps(args)]
-        lost = [(h, name, rvars) for h in self.hosts for name, rvars, _setup in C.CONTROLLER_FAULTS]
+        lost = [(h, c) for h in self.hosts for c in C.CONTROLLER_FAULTS]
         with concurrent.futures.ThreadPoolExecutor(len(cmds) + len(lost)) as pool:
             futures = dict((name, pool.submit(run, cmd)) for name, cmd in cmds.items())
-            faults = [(h, name, pool.submit(self.connection_lost, h, name, rvars, out)) for h, name, rvars in lost]
+            faults = [(h, c[0], pool.submit(self.connection_lost, h, c, out)) for h, c in lost]
             self.commands = dict((name, f.result()) for name, f in futures.items())
             for h, name, f in faults:
                 try:
@@ -164,11 +164,13 @@ class Suite(object):
                             'public.fixes', app], check=False, capture_output=True, text=True)
         return json.loads(p.stdout) if p.returncode == 0 else {'state': None, 'running': None, 'error': p.stderr[-500:]}
 
-    def connection_lost(self, host, name, rvars, outdir):
-        """The migration role from the controller; SIGKILL to the playbook's process group (this
-        playbook, its workers and their connections, nothing else) once the host's copy runs; then
-        wait for the module on the host, run the role again."""
+    def connection_lost(self, host, case, outdir):
+        """The migration role from the controller; a test session in the container stops the copy
+        with a lock; SIGKILL to the playbook's process group (this playbook, its workers and their
+        connections, nothing else) once the module waits for it; the lock released, wait for the
+        module on the host, run the role again."""
         t0 = time.time()
+        name, rvars, _setup, lock = case
         db = db_name('c', name)
         v = dict((k, x.replace('@DB@', db) if isinstance(x, str) else x) for k, x in rvars.items())
         app = v.get('migration_application_name', 'soar.partman-migrate')
@@ -179,23 +181,25 @@ class Suite(object):
                              'roles': [{'role': 'soar.partman.migration', 'vars': v}]}], f, sort_keys=False)
         cmd = [BIN + '/ansible-playbook', '-i', self.inventory, path]
         env = dict(os.environ, ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0')
-        obs = {'killed': None, 'polls': 0}
+        obs = {'killed': None}
+        holder = subprocess.Popen(['docker', 'exec', '-i', host, 'python3', rel.CODE + '/reliability.py', 'hold', db,
+                                   'public.fixes', app, lock], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
         with open(path + '.log', 'w') as log:
             proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
             try:
-                deadline = time.time() + 180
-                while time.time() < deadline and proc.poll() is None:
-                    now = self.step(host, db, app)
-                    obs['polls'] += 1
-                    if now['running'] and now['state'] and now['state'][0] == 'partitioned':
-                        os.killpg(proc.pid, signal.SIGKILL)     # its own group only (start_new_session)
-                        obs['killed'] = now
-                        break
-                    time.sleep(0.05)
+                line = holder.stdout.readline()       # the module waits for the lock (or the holder gave up)
+                held = json.loads(line) if line.startswith('{') else {'blocked': False, 'line': line}
+                obs['held'] = held
+                if held.get('blocked') and proc.poll() is None:
+                    os.killpg(proc.pid, signal.SIGKILL)     # its own group only (start_new_session)
+                    obs['killed'] = held
             finally:
                 if proc.poll() is None and obs['killed'] is None:
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+                _out, err = holder.communicate('release\n', timeout=60)
+                obs['holder_err'] = err[-2000:]
         obs['first_rc'] = proc.returncode
         with open(path + '.log') as log:
             obs['first_tail'] = log.read()[-3000:]

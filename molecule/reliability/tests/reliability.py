@@ -661,8 +661,31 @@ class Phase(object):
         return self._results
 
 
+def hold_copy(db, table, app, lock):
+    """For the controller: hold `lock` (a locking SELECT, repeated until its row exists), wait until a
+    session of `app` waits for it and say so (one JSON line); release when stdin says so (or closes)."""
+    h = Holder(db)
+    try:
+        h.hold_when(lock, timeout=180)
+        deadline = time.time() + 120
+        waiting = None
+        while time.time() < deadline and not waiting:
+            waiting = q('postgres', "SELECT pid, left(query, 200) FROM pg_stat_activity WHERE application_name = %s "
+                                    "AND datname = %s AND wait_event_type = 'Lock' AND %s = ANY(pg_blocking_pids(pid))",
+                        (app, db, h.pid))
+            time.sleep(0.02)
+        print(json.dumps({'blocked': bool(waiting), 'query': waiting[0][1] if waiting else None,
+                          'state': state_row(db, table), 'running': True}))
+        sys.stdout.flush()
+        sys.stdin.readline()
+    finally:
+        h.release()
+
+
 if __name__ == '__main__':
     if sys.argv[1] == 'step':    # reliability.py step DB TABLE APP: one JSON line
         print(json.dumps(step_now(*sys.argv[2:5])))
+    elif sys.argv[1] == 'hold':  # reliability.py hold DB TABLE APP LOCK
+        hold_copy(*sys.argv[2:6])
     else:
         container_main(sys.argv[1])
