@@ -35,6 +35,14 @@ def validate_params(params, var_prefix=''):
         if params.get(option) is not None and params[option] < 1:
             raise PlanError("%s is %s; it must be 1 or more: set %s to a positive number"
                             % (name(option), params[option], name(option)))
+    if params.get('phase') not in (None, 'all') and params.get('mode') != 'online':
+        raise PlanError("%s: %s is for online mode only: set %s: online, or leave %s unset"
+                        % (name('phase'), params['phase'], name('mode'), name('phase')))
+    if params.get('cutover_lock_timeout') is not None and not params['cutover_lock_timeout'] > 0:
+        raise PlanError("%s is %s; it must be more than 0 seconds, e.g. 2"
+                        % (name('cutover_lock_timeout'), params['cutover_lock_timeout']))
+    if params.get('cutover_retries') is not None and params['cutover_retries'] < 0:
+        raise PlanError("%s is %s; it must be 0 or more" % (name('cutover_retries'), params['cutover_retries']))
     suffix = params.get('old_suffix')
     if suffix is not None and (not suffix or not re.match(r'^[A-Za-z0-9_]+$', suffix)):
         raise PlanError("%s must be a non-empty string of letters, digits and underscores (e.g. _old)"

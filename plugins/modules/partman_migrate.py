@@ -190,6 +190,42 @@ options:
       - Seconds between progress lines in the journal during the copy.
     type: int
     default: 30
+  mode:
+    description:
+      - V(offline) (writers stopped for the whole migration) or V(online).
+      - V(online) builds the partitioned table beside the table in use, in the schema
+        C(partman_migrate_online) under the table's name, while the application keeps writing to it. Triggers
+        on the table record the key of every row inserted, updated or deleted from then on; the history is
+        copied, indexes built, the table analyzed, the recorded changes applied in rounds and every partition
+        verified under one snapshot. The cut-over (the window) applies the last changes, verifies the rows
+        changed since, and swaps the names in one short transaction; it never reads the whole table. From
+        then on the old table can be brought up to date again (reverse capture), so that O(state=reverted)
+        is a swap back that loses no insert, update or delete; the playbook C(finalize.yml) ends that.
+      - Online mode needs a primary key, a btree index on O(control), room for both tables plus the change
+        log, and a role that may set C(session_replication_role) (a superuser).
+    type: str
+    choices: [offline, online]
+    default: offline
+  phase:
+    description:
+      - Online mode only. V(prepare) builds, fills and verifies the partitioned table and catches up with
+        the changes (again on every later run); V(cutover) is the window (needs a finished V(prepare));
+        V(all) is both.
+    type: str
+    choices: [prepare, cutover, all]
+    default: all
+  cutover_lock_timeout:
+    description:
+      - Online mode: seconds the cut-over (and the start of the capture) waits for the table's lock before
+        it gives up, catches up again and retries. Writers queue behind a waiting lock: this bounds how long
+        they wait when the application is not stopped.
+    type: float
+    default: 2.0
+  cutover_retries:
+    description:
+      - Online mode: attempts to take the lock after the first, before the cut-over fails (changing nothing).
+    type: int
+    default: 10
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -330,6 +366,10 @@ def argument_spec():
         disk_check=dict(type='bool', default=True),
         run_maintenance=dict(type='bool', default=False),
         progress_interval=dict(type='int', default=30),
+        mode=dict(type='str', default='offline', choices=['offline', 'online']),
+        phase=dict(type='str', default='all', choices=['prepare', 'cutover', 'all']),
+        cutover_lock_timeout=dict(type='float', default=2.0),
+        cutover_retries=dict(type='int', default=10),
     )
     return spec
 

@@ -26,18 +26,21 @@ def run(ctx, state):
     for con in snap['constraints']:
         if con['type'] != 'f' or ctx.on_parent('constraint', con['name']):
             continue
-        db.execute(ddl.add_constraint(ctx.t_parent, con['name'], con['def']))
+        db.execute(ddl.add_constraint(ctx.t_target, con['name'], con['def']))
         if con.get('comment'):
-            db.execute(ddl.comment_on('constraint', con['name'], ctx.t_parent), (con['comment'],))
+            db.execute(ddl.comment_on('constraint', con['name'], ctx.t_target), (con['comment'],))
         db.commit()
     for trg in snap['triggers']:
         if db.scalar('SELECT 1 FROM pg_trigger WHERE tgrelid = %s AND tgname = %s', (poid, trg['name'])):
             continue
-        db.execute(trg['def'].replace('%', '%%'))
+        tdef = trg['def']
+        if ctx.built_aside:  # the definition names the table in use
+            tdef = ddl.retarget_trigger_def(tdef, ctx.schema, ctx.name, ctx.target_schema, ctx.name)
+        db.execute(tdef.replace('%', '%%'))
         if trg['enabled'] in ('D', 'A', 'R'):  # created enabled (O)
-            db.execute(ddl.trigger_state(ctx.t_parent, trg['name'], trg['enabled']))
+            db.execute(ddl.trigger_state(ctx.t_target, trg['name'], trg['enabled']))
         db.commit()
-    for fk in snap['inbound_fks']:
+    for fk in [] if ctx.built_aside else snap['inbound_fks']:  # online: re-pointed in the window
         if not fk['repoint']:
             continue
         ref = sql.Identifier(fk['schema'], fk['tablename'])
@@ -63,7 +66,7 @@ def analyze_parent(ctx, db, beside_builds=False):
     try:
         if beside_builds:
             db.execute("SELECT set_config('lock_timeout', '0', false)", record=False)
-        db.execute(sql.SQL('ANALYZE {}').format(ctx.t_parent))
+        db.execute(sql.SQL('ANALYZE {}').format(ctx.t_target))
     finally:
         if beside_builds:
             db.execute('SELECT set_config(%s, %s, false)',

@@ -24,8 +24,12 @@ except ImportError:  # the module reports the missing library
 
 
 # Steps of a forward migration, in order. The state table records the last one that completed; the
-# runner's step table names the function of each.
-STEPS = ('prepared', 'partitioned', 'copied', 'indexed', 'constrained', 'verified', 'done')
+# runner's step tables name the function of each. caught_up and swapped are online mode's only.
+STEPS = ('prepared', 'partitioned', 'copied', 'indexed', 'constrained', 'caught_up', 'verified', 'swapped', 'done')
+
+# Online mode builds the partitioned table in this schema, under the table's own name, so that its
+# partitions, indexes and constraints have their final names from the start; the swap moves them.
+BUILD_SCHEMA = 'partman_migrate_online'
 
 
 class MigrationError(Exception):
@@ -67,6 +71,25 @@ class Context(object):
         self.state_schema = self.p.get('state_schema') or self.partman_schema
         self.t_parent = sql.Identifier(self.schema, self.name)
         self.t_old = sql.Identifier(self.schema, self.old_name)
+        self.online = self.p.get('mode') == 'online'
+        self.build_schema = BUILD_SCHEMA
+        self.use_target(built_aside=False)
+
+    def use_target(self, built_aside):
+        """Which table the steps build (t_target, in target_schema, pg_partman's parent_key) and where
+        its rows come from (t_source). Offline, and online once swapped: the partitioned table under
+        the table's name, filled from the old table. Online before the swap: the partitioned table in
+        the build schema, filled from the table the application still uses."""
+        self.built_aside = built_aside
+        if built_aside:
+            self.target_schema = self.build_schema
+            self.t_target = sql.Identifier(self.build_schema, self.name)
+            self.t_source = self.t_parent
+        else:
+            self.target_schema = self.schema
+            self.t_target = self.t_parent
+            self.t_source = self.t_old
+        self.parent_key = '%s.%s' % (self.target_schema, self.name)
 
     # ------------------------------------------------------------ reporting
     def opt(self, option):
@@ -114,15 +137,16 @@ class Context(object):
         return catalog.relation_exists(self.db, schema, name)
 
     def parent_oid(self):
+        """The oid of the partitioned table being built (t_target)."""
         return self.db.scalar('SELECT %s::regclass::oid::bigint', (
-            '%s.%s' % (quote_ident(self.schema), quote_ident(self.name)),))
+            '%s.%s' % (quote_ident(self.target_schema), quote_ident(self.name)),))
 
     def on_parent(self, kind, objname):
         """Whether the parent has the constraint or index objname already."""
         if kind == 'constraint':
             have = self.db.scalar(*catalog.constraint_query(self.parent_oid(), objname))
         else:
-            have = self.relation_exists(self.schema, objname)
+            have = self.relation_exists(self.target_schema, objname)
         self.db.rollback()
         return bool(have)
 

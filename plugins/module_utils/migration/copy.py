@@ -47,7 +47,7 @@ def run(ctx, state):
     total_est = sum(counts.values()) if counts else snap['table']['reltuples']
     done_rows = sum(p['rows'] for p in parts) if state['copy_method'] == 'range' else state['rows_copied']
     if state['rows_total'] is None:
-        total = db.scalar(sql.SQL('SELECT count(*) FROM {}').format(ctx.t_old)) if not counts else total_est
+        total = db.scalar(sql.SQL('SELECT count(*) FROM {}').format(ctx.t_source)) if not counts else total_est
         st.update(db, ctx.state_schema, ctx.key, rows_total=total)
         db.commit()
     else:
@@ -100,7 +100,7 @@ def copy_partition(ctx, db, p, snap, cols, over, counts, total_est, progress):
         est = 0
     else:
         est = float(total_est) / max(len(snap['buckets']), 1)
-    batches.copy_range_partition(db, ctx.state_schema, ctx.key, ctx.t_old, p, ctx.control,
+    batches.copy_range_partition(db, ctx.state_schema, ctx.key, ctx.t_source, p, ctx.control,
                                  snap['control_type'], cols, over, ctx.p['batch_size'], est or 1,
                                  ctx.interval.approx_seconds, progress)
 
@@ -117,5 +117,5 @@ def copy_ctid(ctx, state, snap, cols, over, progress):
     rows_per_block = float(snap['table']['reltuples'] or 0) / relpages or 50.0
     if state['ctid_done'] >= blocks and blocks > 0:
         return
-    batches.copy_ctid(db, ctx.state_schema, ctx.key, ctx.t_old, ctx.t_parent, cols, over, blocks,
+    batches.copy_ctid(db, ctx.state_schema, ctx.key, ctx.t_source, ctx.t_target, cols, over, blocks,
                       state['ctid_done'], rows_per_block, ctx.p['batch_size'], progress)

@@ -37,7 +37,7 @@ def run(ctx, state):
         t0 = time.time()
         db.execute(stmt)
         if src.get('comment'):
-            target = ctx.t_parent if kind == 'constraint' else sql.Identifier(ctx.schema, objname)
+            target = ctx.t_target if kind == 'constraint' else sql.Identifier(ctx.target_schema, objname)
             db.execute(ddl.comment_on(kind, objname, target), (src['comment'],))
         db.commit()
         ctx.log('built %s in %.1fs' % (objname, time.time() - t0))
@@ -48,11 +48,11 @@ def index_statements(ctx, snap):
     out = []
     for con in snap['constraints']:
         if con['type'] in ('p', 'u'):
-            stmt = ddl.key_or_index('constraint', con, ctx.t_parent, con['name'], ctx.control)
+            stmt = ddl.key_or_index('constraint', con, ctx.t_target, con['name'], ctx.control)
             out.append((con['index_name'] or con['name'], stmt, con['name'], 'constraint', con))
     for idx in snap['indexes']:
         if not idx['constraint']:
-            stmt = ddl.key_or_index('index', idx, ctx.t_parent, idx['name'], ctx.control)
+            stmt = ddl.key_or_index('index', idx, ctx.t_target, idx['name'], ctx.control)
             out.append((idx['name'], stmt, idx['name'], 'index', idx))
     return out
 

@@ -39,7 +39,7 @@ def run(ctx, state):
     missing = [b for b in buckets if b not in have]
     for i in range(0, len(missing), PARTITION_CHUNK):
         chunk = missing[i:i + PARTITION_CHUNK]
-        q, args = pm.create_partition_time(ctx.partman_schema, ctx.major, ctx.key, chunk)
+        q, args = pm.create_partition_time(ctx.partman_schema, ctx.major, ctx.parent_key, chunk)
         db.execute(q, args)
         db.commit()
         ctx.log('created %d of %d partitions' % (min(i + PARTITION_CHUNK, len(missing)), len(missing)))

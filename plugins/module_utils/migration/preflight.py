@@ -21,9 +21,10 @@ from ansible_collections.soar.partman.plugins.module_utils.names import NAMEDATA
 from ansible_collections.soar.partman.plugins.module_utils.plan import build_plan
 
 try:
+    import psycopg2
     from psycopg2 import sql
 except ImportError:  # the module reports the missing library
-    sql = None
+    psycopg2 = sql = None
 
 
 def run(ctx, tbl):
@@ -181,14 +182,53 @@ def run(ctx, tbl):
                           free_bytes=free, rows_estimate=rows)
     ctx.plan['copy_method'] = method
     ctx.plan['pk_changed'] = ctx.pk_changed
-    ctx.plan['steps'] = list(STEPS)
+    ctx.plan['steps'] = [s for s in STEPS if ctx.online or s not in ('caught_up', 'swapped')]
+    ctx.plan['mode'] = 'online' if ctx.online else 'offline'
     ctx.plan['timezone'] = ctx.db.scalar("SELECT current_setting('TimeZone')")
     problems.extend(predict_partition_names(ctx))
+    if ctx.online:
+        problems.extend(online_problems(ctx, snap, cidx))
     ctx.partitions_created = [p['name'] for p in ctx.plan['partitions']]
     if problems:
         raise MigrationError('preflight found problems, nothing was changed:\n- ' + '\n- '.join(problems))
     ctx.db.rollback()
     return snap
+
+
+def online_problems(ctx, snap, cidx):
+    """What online mode needs beyond the offline checks."""
+    problems = []
+    offline = "or set %s: offline" % ctx.opt('mode')
+    if not [c for c in snap['constraints'] if c['type'] == 'p']:
+        problems.append("online mode needs a primary key on %s: the changes made during the copy are found again "
+                        "by key. Add one (ALTER TABLE %s ADD PRIMARY KEY (...)), %s"
+                        % (ctx.key, ctx.key, offline))
+    if not cidx:
+        problems.append("online mode copies the history by ranges of %s and needs a btree index on it: CREATE INDEX "
+                        "CONCURRENTLY ON %s (%s), %s" % (ctx.control, ctx.key, ctx.control, offline))
+    if snap['copy_method'] == 'ctid':
+        problems.append("online mode copies by ranges of %s: set %s: range (or auto)"
+                        % (ctx.control, ctx.opt('copy_method')))
+    try:
+        ctx.db.execute("SELECT set_config('session_replication_role', 'replica', true)", record=False)
+    except psycopg2.Error:
+        problems.append("online mode applies the captured changes with session_replication_role = replica, which "
+                        "%s may not set: connect as a superuser (the default, postgres), or GRANT SET ON PARAMETER "
+                        "session_replication_role TO it (PostgreSQL 15+), %s"
+                        % ('the connecting role', offline))
+    ctx.db.rollback()
+    if ctx.relation_exists(ctx.build_schema, ctx.name):
+        problems.append("%s.%s exists: a partitioned table left by an earlier online attempt (revert it with "
+                        "state: reverted) or an unrelated table there: drop or rename it"
+                        % (ctx.build_schema, ctx.name))
+    for p in ctx.plan.get('partitions') or []:
+        name = p['name'] if isinstance(p, dict) else p
+        relname = name.split('.')[-1].strip('"')
+        if ctx.relation_exists(ctx.schema, relname):
+            problems.append("%s.%s exists: the cut-over moves the partition of that name there; rename or drop it"
+                            % (ctx.schema, relname))
+    ctx.db.rollback()
+    return problems
 
 
 def future_rows_check(ctx, bound):

@@ -10,18 +10,23 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import time
+
 from ansible_collections.soar.partman.plugins.module_utils import catalog
 from ansible_collections.soar.partman.plugins.module_utils import ddl
 from ansible_collections.soar.partman.plugins.module_utils import partman as pm
 from ansible_collections.soar.partman.plugins.module_utils import state as st
 from ansible_collections.soar.partman.plugins.module_utils import write_guard
 from ansible_collections.soar.partman.plugins.module_utils.connection import public_params
+from ansible_collections.soar.partman.plugins.module_utils.migration import capture
+from ansible_collections.soar.partman.plugins.module_utils.migration.context import MigrationError
 from ansible_collections.soar.partman.plugins.module_utils.names import quote_ident, unique_name
 
 try:
+    import psycopg2
     from psycopg2 import sql
 except ImportError:  # the module reports the missing library
-    sql = None
+    psycopg2 = sql = None
 
 
 def run(ctx, snap):
@@ -69,13 +74,62 @@ def run(ctx, snap):
     ctx.log('prepared: %s renamed to %s, partitioned parent created' % (ctx.key, ctx.old_name))
 
 
-def create_parent_table(ctx, tbl):
+def run_online(ctx, snap):
+    """Online mode, one transaction that does not touch the table in use: the partitioned table
+    built in the build schema under the table's name, like it, registered with pg_partman, guarded,
+    and the state row. start_capture then begins recording the table's changes."""
+    db = ctx.db
+    tbl = snap['table']
+    ctx.use_target(built_aside=True)
+    db.execute(sql.SQL('CREATE SCHEMA IF NOT EXISTS {}').format(sql.Identifier(ctx.build_schema)))
+    db.execute(create_parent_table(ctx, tbl, like=ctx.t_source))
+    db.execute(sql.SQL('ALTER TABLE {} ALTER COLUMN {} SET NOT NULL').format(
+        ctx.t_target, sql.Identifier(ctx.control)))
+    if tbl['comment'] is not None:
+        db.execute(sql.SQL('COMMENT ON TABLE {} IS %s').format(ctx.t_target), (tbl['comment'],))
+    db.execute(ddl.owner_to(ctx.t_target, tbl['owner']))
+    apply_grants(db, tbl['oid'], ctx.t_target)
+    q, args = pm.create_parent(ctx.partman_schema, ctx.major, ctx.parent_key, ctx.control,
+                               ctx.interval.pg_text, ctx.p['premake'], snap['start_partition'])
+    db.execute(q, args)
+    write_guard.install(db, ctx.state_schema, ctx.t_target)
+    extra = {'mode': 'online', 'pk_changed': ctx.pk_changed, 'plan': ctx.plan}
+    st.create(db, ctx.state_schema, ctx.key, '%s.%s' % (ctx.schema, ctx.old_name), 'prepared',
+              public_params(ctx.p), snap, extra,
+              db.scalar("SELECT current_setting('TimeZone')"), ctx.partman_version, snap['copy_method'])
+    db.commit()
+    ctx.log('prepared: partitioned table built as %s.%s beside %s' % (ctx.build_schema, ctx.name, ctx.key))
+
+
+def start_capture(ctx, snap):
+    """The capture's triggers on the table in use. CREATE TRIGGER waits for the table's running
+    writes and queues the next ones behind it: cutover_lock_timeout, retried cutover_retries times."""
+    db = ctx.db
+    attempts = int(ctx.p['cutover_retries']) + 1
+    for attempt in range(1, attempts + 1):
+        db.execute('SELECT set_config(%s, %s, true)',
+                   ('lock_timeout', '%dms' % int(float(ctx.p['cutover_lock_timeout']) * 1000)), record=False)
+        try:
+            capture.install(ctx, db, snap, capture.FORWARD, ctx.t_parent)
+            db.commit()
+            ctx.log('capturing the changes made to %s' % ctx.key)
+            return
+        except psycopg2.errors.LockNotAvailable:
+            db.rollback()
+            ctx.log('capture: lock on %s not granted (attempt %d of %d)' % (ctx.key, attempt, attempts))
+            time.sleep(min(0.5 * attempt, 5))
+    raise MigrationError("could not start capturing the changes to %s: its writers held it %d times for "
+                         "longer than %ss. Run again (the migration resumes), or raise %s."
+                         % (ctx.key, attempts, ctx.p['cutover_lock_timeout'], ctx.opt('cutover_lock_timeout')))
+
+
+def create_parent_table(ctx, tbl, like=None):
     """CREATE TABLE parent (LIKE old INCLUDING ...) PARTITION BY RANGE (control) [TABLESPACE ...]."""
     likes = ['DEFAULTS', 'CONSTRAINTS', 'GENERATED', 'IDENTITY', 'COMMENTS', 'STORAGE', 'STATISTICS']
     if ctx.server_version >= 140000:
         likes.append('COMPRESSION')
     create = sql.SQL('CREATE TABLE {} (LIKE {} {}) PARTITION BY RANGE ({})').format(
-        ctx.t_parent, ctx.t_old, sql.SQL(' ').join(sql.SQL('INCLUDING ' + x) for x in likes),
+        ctx.t_target, like or ctx.t_old, sql.SQL(' ').join(sql.SQL('INCLUDING ' + x) for x in likes),
         sql.Identifier(ctx.control))
     if tbl['tablespace']:
         create = sql.SQL('{} TABLESPACE {}').format(create, sql.Identifier(tbl['tablespace']))

@@ -20,7 +20,8 @@ from ansible_collections.soar.partman.plugins.module_utils.batches import CopyEr
 from ansible_collections.soar.partman.plugins.module_utils.connection import connect
 from ansible_collections.soar.partman.plugins.module_utils.ddl import describe_inbound_fks
 from ansible_collections.soar.partman.plugins.module_utils.migration import (
-    configure, constraints, copy, indexes, partitions, preflight, prepare, revert, status, verify,
+    capture, catchup, configure, constraints, copy, cutover, indexes, partitions, preflight, prepare, revert,
+    status, verify,
 )
 from ansible_collections.soar.partman.plugins.module_utils.migration.context import STEPS, Context, MigrationError
 from ansible_collections.soar.partman.plugins.module_utils.names import PlanError
@@ -43,6 +44,21 @@ STEP_TABLE = (
     ('constrained', constraints.run),
     ('verified', verify.run),
     ('done', configure.run),
+)
+
+# Online mode: the same steps build the partitioned table beside the table in use (phase prepare,
+# which a later run repeats from caught_up on to catch up again), then the window (phase cutover).
+ONLINE_PREPARE_STEPS = (
+    ('partitioned', partitions.run),
+    ('copied', copy.run),
+    ('indexed', indexes.run),
+    ('constrained', constraints.run),
+    ('caught_up', catchup.run),
+    ('verified', verify.run_online),
+)
+ONLINE_CUTOVER_STEPS = (
+    ('swapped', cutover.run),
+    ('done', cutover.finish),
 )
 
 
@@ -84,8 +100,18 @@ def execute(ctx):
             ctx.db.execute('SELECT set_config(%s, %s, false)', ('TimeZone', state['timezone']), record=False)
             ctx.db.session_settings['TimeZone'] = state['timezone']
             ctx.db.commit()
+        online = (state['extra'].get('mode') == 'online') if state else ctx.online
+        if state and ctx.p['state'] != 'reverted' and online != ctx.online:
+            raise MigrationError("%s is being migrated in %s mode (step %s); run it to the end in that mode: "
+                                 "set %s: %s" % (ctx.key, 'online' if online else 'offline', state['step'],
+                                                 ctx.opt('mode'), 'online' if online else 'offline'))
         if ctx.p['state'] == 'reverted':
-            revert.run(ctx, state)
+            if online:
+                revert_online(ctx, state)
+            else:
+                revert.run(ctx, state)
+        elif online:
+            forward_online(ctx, state)
         else:
             forward(ctx, state)
     finally:
@@ -190,8 +216,15 @@ def forward(ctx, state):
     ctx.diff = {'before': {'table': ctx.key, 'partitioned': False},
                 'after': {'table': ctx.key, 'partitioned': True, 'interval': ctx.interval.pg_text,
                           'old_table': '%s.%s' % (ctx.schema, ctx.old_name)}}
+    run_steps(ctx, state, STEP_TABLE)
+    if not ctx.rows_copied:
+        ctx.rows_copied = dict((r['partition'], r['rows']) for r in st.partitions(ctx.db, ctx.state_schema, ctx.key))
+
+
+def run_steps(ctx, state, table):
+    """Each step of table not done yet by state, recorded in the state table as it commits."""
     done_idx = STEPS.index(state['step'])
-    for name, fn in STEP_TABLE:
+    for name, fn in table:
         if STEPS.index(name) <= done_idx:
             continue
         state = st.load(ctx.db, ctx.state_schema, ctx.key)
@@ -201,13 +234,113 @@ def forward(ctx, state):
                   seconds=dict(state['seconds'] or {}, **{name: ctx.seconds.get(name)}))
         ctx.db.commit()
         ctx.log('step %s done' % name)
-    if not ctx.rows_copied:
+    return st.load(ctx.db, ctx.state_schema, ctx.key)
+
+
+def forward_online(ctx, state):
+    """Online mode: phase prepare builds and fills the partitioned table beside the table in use and
+    keeps it up to date (again on every run until the cut-over); phase cutover is the window."""
+    phase = ctx.p.get('phase') or 'all'
+    if state and state['direction'] != 'forward':
+        raise MigrationError("%s is half-way through a revert (step %s): run again with state: reverted to "
+                             "finish it" % (ctx.key, state['step']))
+    if state and state['step'] == 'done':
+        ctx.plan = {'table': ctx.key, 'status': 'migrated', 'mode': 'online', 'steps': []}
+        configure.configure(ctx, state, finished=True)
         ctx.rows_copied = dict((r['partition'], r['rows']) for r in st.partitions(ctx.db, ctx.state_schema, ctx.key))
+        return
+    if state is None:
+        if phase == 'cutover':
+            raise MigrationError("%s has not been prepared for an online cut-over: run %s: prepare (or all) "
+                                 "first" % (ctx.key, ctx.opt('phase')))
+        tbl = ctx.exists(ctx.name)
+        if tbl is None:
+            raise MigrationError("table %s does not exist in database %s" % (
+                ctx.key, ctx.p.get('login_db') or 'postgres'))
+        if tbl['partitioned']:
+            ctx.warn("%s is already partitioned; nothing to do" % ctx.key)
+            ctx.plan = {'table': ctx.key, 'status': 'already partitioned', 'steps': []}
+            return
+        for name in (ctx.old_name,):
+            if ctx.exists(name) is not None:
+                raise MigrationError("%s.%s exists: the cut-over renames %s to that name. Drop or rename it after "
+                                     "checking its contents, or choose another %s."
+                                     % (ctx.schema, name, ctx.key, ctx.opt('old_suffix')))
+        snap = ctx.timed('preflight', preflight.run, ctx, tbl)
+        ctx.diff = {'before': {'table': ctx.key, 'partitioned': False},
+                    'after': {'table': ctx.key, 'partitioned': phase != 'prepare', 'mode': 'online'}}
+        ctx.changed = True
+        if ctx.check_mode:
+            return
+        ctx.timed('prepare', prepare.run_online, ctx, snap)
+        state = st.load(ctx.db, ctx.state_schema, ctx.key)
+        ctx.db.commit()
+    swapped = STEPS.index(state['step']) >= STEPS.index('swapped')
+    ctx.use_target(built_aside=not swapped)
+    ctx.plan = dict(state['extra'].get('plan') or {}, mode='online', phase=phase, resume_from=state['step'])
+    ctx.pk_changed = state['extra'].get('pk_changed', [])
+    ctx.changed = True
+    if ctx.check_mode:
+        ctx.plan['steps'] = remaining_steps(state['step'], online=True)
+        return
+    if not swapped:
+        if ctx.exists(ctx.name) is None or ctx.exists(ctx.old_name) is not None:
+            raise MigrationError("migration state says %s is at step %s (online, before the swap) but the "
+                                 "catalog disagrees (%s missing or %s.%s present): revert by hand"
+                                 % (ctx.key, state['step'], ctx.key, ctx.schema, ctx.old_name))
+        source_oid = capture.table_oid(ctx.db, ctx.t_parent)
+        if not capture.installed(ctx.db, source_oid, capture.FORWARD):
+            if state['step'] != 'prepared' or st.partition_sums(ctx.db, ctx.state_schema, ctx.key)[0]:
+                raise MigrationError("the capture of changes on %s is gone (its triggers were dropped) while the "
+                                     "migration was at step %s: changes made since may be missing from the "
+                                     "partitioned table. Revert (state: reverted) and start again."
+                                     % (ctx.key, state['step']))
+            ctx.db.rollback()
+            ctx.timed('prepare', prepare.start_capture, ctx, state['snapshot'])
+        ctx.db.rollback()
+        was_verified = state['step'] == 'verified'
+        state = run_steps(ctx, state, ONLINE_PREPARE_STEPS)
+        if was_verified and phase == 'prepare':  # a later run of prepare: catch up and verify again
+            ctx.timed('caught_up', catchup.run, ctx, state)
+            ctx.timed('verified', verify.run_online, ctx, st.load(ctx.db, ctx.state_schema, ctx.key))
+            ctx.db.commit()
+        if phase == 'prepare':
+            pending = capture.pending(ctx, ctx.db, capture.FORWARD)
+            ctx.db.rollback()
+            ctx.plan['pending_changes'] = pending
+            return
+    run_steps(ctx, state, ONLINE_CUTOVER_STEPS)
+    ctx.rows_copied = dict((r['partition'], r['rows']) for r in st.partitions(ctx.db, ctx.state_schema, ctx.key))
 
 
-def remaining_steps(step):
+def revert_online(ctx, state):
+    """state: reverted in online mode: before the swap, the partitioned table being built and the
+    capture dropped (the table in use never changed); after it, the swap back."""
+    if state is None:
+        revert.run(ctx, state)  # nothing to revert: the same answers as offline
+        return
+    ctx.changed = True
+    ctx.diff = {'before': {'table': ctx.key, 'partitioned': STEPS.index(state['step']) >= STEPS.index('swapped')
+                           if state['step'] in STEPS else True},
+                'after': {'table': ctx.key, 'partitioned': False}}
+    ctx.plan = {'table': ctx.key, 'revert_from_step': state['step'], 'mode': 'online'}
+    if ctx.check_mode:
+        return
+    if state['step'] == 'unswapped' or STEPS.index(state['step']) >= STEPS.index('swapped'):
+        if ctx.exists(ctx.old_name) is None and state['step'] != 'unswapped':
+            raise MigrationError("cannot revert %s: the old table %s.%s is gone (finalized?)"
+                                 % (ctx.key, ctx.schema, ctx.old_name))
+        ctx.timed('revert', cutover.swap_back, ctx, state)
+    else:
+        ctx.timed('revert', cutover.drop_built, ctx, state)
+
+
+def remaining_steps(step, online=False):
     """The steps after step, as a check-mode run of a migration under way reports them."""
-    return [s for s in STEPS if STEPS.index(s) > STEPS.index(step)]
+    return [s for s in STEPS if STEPS.index(s) > STEPS.index(step) and (online or s not in ONLINE_ONLY)]
+
+
+ONLINE_ONLY = ('caught_up', 'swapped')
 
 
 def run(module):

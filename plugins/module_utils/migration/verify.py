@@ -10,12 +10,18 @@ __metaclass__ = type
 
 from ansible_collections.soar.partman.plugins.module_utils import catalog
 from ansible_collections.soar.partman.plugins.module_utils import state as st
+from ansible_collections.soar.partman.plugins.module_utils.migration import capture
 from ansible_collections.soar.partman.plugins.module_utils.migration.context import MigrationError
 
 try:
     from psycopg2 import sql
 except ImportError:  # the module reports the missing library
     sql = None
+
+
+# temporary tables of keys: changes pending at a verification, changes since the last one
+PENDING = 'partman_migrate_pending'
+CHANGED = 'partman_migrate_changed'
 
 
 def aggregate(columns, checksum):
@@ -27,47 +33,113 @@ def aggregate(columns, checksum):
 
 
 def run(ctx, state):
+    """Offline: the old table is no longer written to; autocommit, one query per bucket."""
     db = ctx.db
     snap = state['snapshot']
-    checksum = ctx.p['verify'] == 'checksum'
-    agg = aggregate([c['name'] for c in snap['columns']], checksum)
     db.set_autocommit(True)
     try:
-        rows = db.execute(sql.SQL('SELECT date_trunc(%s, {c})::timestamptz, {agg} FROM {t} GROUP BY 1').format(
-            c=sql.Identifier(ctx.control), agg=agg, t=ctx.t_old), (ctx.interval.trunc,))
-        old = dict((r[0], (r[1], r[2])) for r in rows)
-        parts = catalog.partitions(db, ctx.parent_oid())
-        problems = []
-        seen = set()
-        new_total = 0
-        for p in parts:
-            got = db.execute(sql.SQL('SELECT {} FROM ONLY {}').format(agg, sql.Identifier(p['schema'], p['relname'])),
-                             record=False)[0]
-            new_total += got[0]
-            if p['is_default']:
-                if got[0]:
-                    problems.append('default partition %s holds %d rows' % (p['name'], got[0]))
-                continue
-            key = catalog.bound_start(db, snap['control_type'], p['lo'])
-            seen.add(key)
-            want = old.get(key, (0, 0))
-            ctx.rows_copied[p['name']] = got[0]
-            if got[0] != want[0]:
-                problems.append('%s: %d rows, old table has %d in [%s, %s)' % (p['name'], got[0], want[0],
-                                                                               p['lo'], p['hi']))
-            elif checksum and got[1] != want[1]:
-                problems.append('%s: checksum differs from the old table' % p['name'])
-        for key, (n, _h) in old.items():
-            if key not in seen and n:
-                problems.append('%d rows of the old table (bucket %s) have no partition' % (n, key))
-        old_total = sum(v[0] for v in old.values())
+        compare(ctx, db, snap, ctx.t_source)
     finally:
         db.set_autocommit(False)
+
+
+def run_online(ctx, state):
+    """Online, while the application writes: both tables under one snapshot (REPEATABLE READ), the
+    keys with changes not applied yet left out of both sides. The applied log entries this covered
+    are then removed; the cut-over verifies only what was applied after them."""
+    db = ctx.db
+    snap = state['snapshot']
+    log = capture.log_table(ctx, capture.FORWARD)
+    cols = capture.key_columns(ctx, snap)
+    db.rollback()  # a new transaction: its isolation is set before any query
+    db.execute('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ', record=False)
+    db.execute(sql.SQL('CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT DISTINCT {} FROM {} '
+                       'WHERE applied_round IS NULL').format(sql.Identifier(PENDING), capture._idents(cols), log),
+               record=False)
+    db.execute(sql.SQL('ANALYZE {}').format(sql.Identifier(PENDING)), record=False)
+    covered = db.scalar(sql.SQL('SELECT coalesce(max(applied_round), 0) FROM {}').format(log))
+    pending = db.scalar(sql.SQL('SELECT count(*) FROM {}').format(sql.Identifier(PENDING)))
+    exclude = sql.SQL('NOT EXISTS (SELECT 1 FROM {} k WHERE {})').format(
+        sql.Identifier(PENDING), sql.SQL(' AND ').join(
+            sql.SQL('k.{c} = s.{c}').format(c=sql.Identifier(c)) for c in cols))
+    try:
+        compare(ctx, db, snap, ctx.t_source, exclude=exclude)
+    finally:
+        db.rollback()
+    db.execute(sql.SQL('DELETE FROM {} WHERE applied_round <= %s').format(log), (covered,))
+    st.update(db, ctx.state_schema, ctx.key, extra=dict(state['extra'], verified_round=covered))
+    db.commit()
+    ctx.log('verified against %s under one snapshot, %d keys with changes pending left to the cut-over'
+            % (ctx.key, pending))
+
+
+def verify_changed(ctx, db, snap, direction, source, target, since_round):
+    """Inside the cut-over (the lock held, the log applied): the rows of every key applied after
+    since_round equal in both tables (count and checksum of the rows). Raises MigrationError."""
+    log = capture.log_table(ctx, direction)
+    cols = capture.key_columns(ctx, snap)
+    db.execute(sql.SQL('CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT DISTINCT {} FROM {} '
+                       'WHERE applied_round > %s').format(sql.Identifier(CHANGED), capture._idents(cols), log),
+               (since_round,), record=False)
+    db.execute(sql.SQL('ANALYZE {}').format(sql.Identifier(CHANGED)), record=False)
+    agg = aggregate([c['name'] for c in snap['columns']], True)
+    match = sql.SQL('EXISTS (SELECT 1 FROM {} k WHERE {})').format(
+        sql.Identifier(CHANGED), sql.SQL(' AND ').join(
+            sql.SQL('k.{c} = s.{c}').format(c=sql.Identifier(c)) for c in cols))
+    keys = db.scalar(sql.SQL('SELECT count(*) FROM {}').format(sql.Identifier(CHANGED)))
+    got = []
+    for table in (source, target):
+        got.append(db.execute(sql.SQL('SELECT {} FROM {} s WHERE {}').format(agg, table, match), record=False)[0])
+    if tuple(got[0]) != tuple(got[1]):
+        raise MigrationError(
+            'verification of the %d keys changed since the last verification FAILED: %d rows (checksum %s) in '
+            '%s, %d rows (checksum %s) in %s. Nothing was swapped; the table in use is unchanged. Run again '
+            '(the changes are applied again), or revert with state: reverted.'
+            % (keys, got[0][0], got[0][1], source.as_string(db.conn), got[1][0], got[1][1],
+               target.as_string(db.conn)))
+    return keys
+
+
+def compare(ctx, db, snap, source, exclude=None):
+    """Every partition of the table being built against source, bucket by bucket; exclude: a
+    condition on rows (alias s) both sides leave out. Raises MigrationError on a difference."""
+    checksum = ctx.p['verify'] == 'checksum'
+    agg = aggregate([c['name'] for c in snap['columns']], checksum)
+    where = sql.SQL(' WHERE {}').format(exclude) if exclude is not None else sql.SQL('')
+    rows = db.execute(sql.SQL('SELECT date_trunc(%s, {c})::timestamptz, {agg} FROM {t} s{w} GROUP BY 1').format(
+        c=sql.Identifier(ctx.control), agg=agg, t=source, w=where), (ctx.interval.trunc,), record=False)
+    old = dict((r[0], (r[1], r[2])) for r in rows)
+    parts = catalog.partitions(db, ctx.parent_oid())
+    problems = []
+    seen = set()
+    new_total = 0
+    for p in parts:
+        got = db.execute(sql.SQL('SELECT {} FROM ONLY {} s{}').format(
+            agg, sql.Identifier(p['schema'], p['relname']), where), record=False)[0]
+        new_total += got[0]
+        if p['is_default']:
+            if got[0]:
+                problems.append('default partition %s holds %d rows' % (p['name'], got[0]))
+            continue
+        key = catalog.bound_start(db, snap['control_type'], p['lo'])
+        seen.add(key)
+        want = old.get(key, (0, 0))
+        ctx.rows_copied[p['name']] = got[0]
+        if got[0] != want[0]:
+            problems.append('%s: %d rows, %s has %d in [%s, %s)' % (
+                p['name'], got[0], source.as_string(db.conn), want[0], p['lo'], p['hi']))
+        elif checksum and got[1] != want[1]:
+            problems.append('%s: checksum differs from %s' % (p['name'], source.as_string(db.conn)))
+    for key, (n, _h) in old.items():
+        if key not in seen and n:
+            problems.append('%d rows of %s (bucket %s) have no partition' % (n, source.as_string(db.conn), key))
+    old_total = sum(v[0] for v in old.values())
     ctx.plan = dict(ctx.plan or {}, verified_rows=new_total, old_rows=old_total)
     if problems or new_total != old_total:
-        msg = ('verification FAILED, %s.%s is intact and was not touched: total %d new vs %d old; %s. '
+        msg = ('verification FAILED, %s is intact and was not touched: total %d new vs %d; %s. '
                'Investigate, then re-run (verification is repeated) or revert with state: reverted.'
-               % (ctx.schema, ctx.old_name, new_total, old_total, '; '.join(problems[:20])))
+               % (source.as_string(db.conn), new_total, old_total, '; '.join(problems[:20])))
+        db.rollback()
         st.update(db, ctx.state_schema, ctx.key, message=msg)
         db.commit()
         raise MigrationError(msg)
