@@ -216,14 +216,14 @@ options:
     default: all
   cutover_lock_timeout:
     description:
-      - Online mode: seconds the cut-over (and the start of the capture) waits for the table's lock before
-        it gives up, catches up again and retries. Writers queue behind a waiting lock: this bounds how long
+      - Online mode only. Seconds the cut-over (and the start of the capture) waits for the table's lock before
+        it gives up, catches up again and retries. Writers queue behind a waiting lock, so this bounds how long
         they wait when the application is not stopped.
     type: float
     default: 2.0
   cutover_retries:
     description:
-      - Online mode: attempts to take the lock after the first, before the cut-over fails (changing nothing).
+      - Online mode only. Attempts to take the lock after the first, before the cut-over fails (changing nothing).
     type: int
     default: 10
 attributes:

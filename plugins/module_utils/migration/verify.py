@@ -12,6 +12,7 @@ from ansible_collections.soar.partman.plugins.module_utils import catalog
 from ansible_collections.soar.partman.plugins.module_utils import state as st
 from ansible_collections.soar.partman.plugins.module_utils.migration import capture
 from ansible_collections.soar.partman.plugins.module_utils.migration.context import MigrationError
+from ansible_collections.soar.partman.plugins.module_utils.names import quote_ident
 
 try:
     from psycopg2 import sql
@@ -22,6 +23,11 @@ except ImportError:  # the module reports the missing library
 # temporary tables of keys: changes pending at a verification, changes since the last one
 PENDING = 'partman_migrate_pending'
 CHANGED = 'partman_migrate_changed'
+
+
+def shown(table):
+    """A sql.Identifier as the user reads it (no connection needed)."""
+    return '.'.join(quote_ident(s) for s in table.strings)
 
 
 def aggregate(columns, checksum):
@@ -95,8 +101,8 @@ def verify_changed(ctx, db, snap, direction, source, target, since_round):
             'verification of the %d keys changed since the last verification FAILED: %d rows (checksum %s) in '
             '%s, %d rows (checksum %s) in %s. Nothing was swapped; the table in use is unchanged. Run again '
             '(the changes are applied again), or revert with state: reverted.'
-            % (keys, got[0][0], got[0][1], source.as_string(db.conn), got[1][0], got[1][1],
-               target.as_string(db.conn)))
+            % (keys, got[0][0], got[0][1], shown(source), got[1][0], got[1][1],
+               shown(target)))
     return keys
 
 
@@ -127,18 +133,18 @@ def compare(ctx, db, snap, source, exclude=None):
         ctx.rows_copied[p['name']] = got[0]
         if got[0] != want[0]:
             problems.append('%s: %d rows, %s has %d in [%s, %s)' % (
-                p['name'], got[0], source.as_string(db.conn), want[0], p['lo'], p['hi']))
+                p['name'], got[0], shown(source), want[0], p['lo'], p['hi']))
         elif checksum and got[1] != want[1]:
-            problems.append('%s: checksum differs from %s' % (p['name'], source.as_string(db.conn)))
+            problems.append('%s: checksum differs from %s' % (p['name'], shown(source)))
     for key, (n, _h) in old.items():
         if key not in seen and n:
-            problems.append('%d rows of %s (bucket %s) have no partition' % (n, source.as_string(db.conn), key))
+            problems.append('%d rows of %s (bucket %s) have no partition' % (n, shown(source), key))
     old_total = sum(v[0] for v in old.values())
     ctx.plan = dict(ctx.plan or {}, verified_rows=new_total, old_rows=old_total)
     if problems or new_total != old_total:
-        msg = ('verification FAILED, %s is intact and was not touched: total %d new vs %d; %s. '
+        msg = ('verification FAILED, %s is intact and was not touched: total %d new vs %d old; %s. '
                'Investigate, then re-run (verification is repeated) or revert with state: reverted.'
-               % (source.as_string(db.conn), new_total, old_total, '; '.join(problems[:20])))
+               % (shown(source), new_total, old_total, '; '.join(problems[:20])))
         db.rollback()
         st.update(db, ctx.state_schema, ctx.key, message=msg)
         db.commit()

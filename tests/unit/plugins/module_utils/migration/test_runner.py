@@ -12,14 +12,21 @@ from partman_testing import FakeModule, make_ctx, migration_params  # noqa: E402
 
 def test_step_table_follows_the_recorded_steps():
     assert STEPS[0] == 'prepared'
-    assert tuple(name for name, _fn in runner.STEP_TABLE) == STEPS[1:]
+    offline = tuple(name for name, _fn in runner.STEP_TABLE)
+    assert offline == tuple(s for s in STEPS[1:] if s not in runner.ONLINE_ONLY)
     assert [fn.__module__.rsplit('.', 1)[1] for _n, fn in runner.STEP_TABLE] == [
         'partitions', 'copy', 'indexes', 'constraints', 'verify', 'configure']
+    online = runner.ONLINE_PREPARE_STEPS + runner.ONLINE_CUTOVER_STEPS
+    assert tuple(name for name, _fn in online) == STEPS[1:]
+    assert ['%s.%s' % (fn.__module__.rsplit('.', 1)[1], fn.__name__) for _n, fn in online] == [
+        'partitions.run', 'copy.run', 'indexes.run', 'constraints.run', 'catchup.run', 'verify.run_online',
+        'cutover.run', 'cutover.finish']
 
 
 def test_remaining_steps():
     assert runner.remaining_steps('copied') == ['indexed', 'constrained', 'verified', 'done']
     assert runner.remaining_steps('done') == []
+    assert runner.remaining_steps('constrained', online=True) == ['caught_up', 'verified', 'swapped', 'done']
 
 
 def test_result_fields():
