@@ -59,6 +59,6 @@ def test_failure_names_each_difference_and_keeps_the_state():
         verify.run(make_ctx(db), state_row())
     msg = str(e.value)
     assert msg.startswith('verification FAILED, public.fixes_old is intact and was not touched: total 30 new vs 30 old')
-    assert 'public.fixes_p2: 19 rows, "public"."fixes_old" has 20 in [2024-01-02T00:00:00+00:00, x)' in msg
+    assert 'public.fixes_p2: 19 rows, public.fixes_old has 20 in [2024-01-02T00:00:00+00:00, x)' in msg
     assert 'default partition public.fixes_default holds 1 rows' in msg
     assert any(t.startswith('UPDATE "partman"."partman_migrate_state" SET "message"') for t in db.texts())
