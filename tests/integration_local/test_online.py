@@ -134,3 +134,58 @@ def test_online_cutover_and_rollback_lose_nothing():
                 "(SELECT 1 FROM pg_class WHERE relnamespace = pg_namespace.oid AND relkind IN ('r', 'p'))") == '0'
     assert psql("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'public.%s'::regclass AND tgname LIKE "
                 "'partman_migrate%%'" % TABLE) == '0'
+
+
+def step():
+    if not psql("SELECT to_regclass('partman.partman_migrate_state')"):
+        return '-'
+    return psql("SELECT coalesce((SELECT step FROM partman.partman_migrate_state WHERE table_name = 'public.%s'), '-')"
+                % TABLE)
+
+
+def run_killed(until_step, *extra):
+    """The module started, killed with SIGKILL once the state reaches until_step (or its backends
+    terminated, for the window); returns whether the kill came before the run ended."""
+    proc = subprocess.Popen(module_cmd('login_db=%s' % DB, 'table=public.%s' % TABLE, 'control=received_at',
+                                       "interval='1 day'", 'batch_size=500', 'mode=online', *extra),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(),
+                            start_new_session=True)
+    killed = False
+    deadline = time.time() + 300
+    while proc.poll() is None and time.time() < deadline:
+        if step() in until_step:
+            subprocess.run(['pkill', '-9', '-f', 'AnsiballZ_partman_migrate'], check=False)
+            psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND "
+                 "datname = '%s' AND application_name NOT LIKE 'psql%%'" % DB)
+            killed = True
+            break
+        time.sleep(0.05)
+    proc.communicate()
+    return killed
+
+
+def test_online_killed_in_every_phase_loses_nothing():
+    make_table(rows=150000, days=8)
+    writer = Writer(150000)
+    try:
+        assert run_killed(('partitioned',), 'phase=prepare')             # during the copy
+        assert run_killed(('constrained', 'caught_up'), 'phase=prepare')  # catch-up / verification
+        res = run_module('phase=prepare')
+        assert res.returncode == 0, res.stdout + res.stderr
+        for _i in range(3):                                                # the window, at random moments
+            proc = subprocess.Popen(module_cmd('login_db=%s' % DB, 'table=public.%s' % TABLE,
+                                               'control=received_at', "interval='1 day'", 'mode=online',
+                                               'phase=cutover'),
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env())
+            time.sleep(0.3 + 0.4 * _i)
+            subprocess.run(['pkill', '-9', '-f', 'AnsiballZ_partman_migrate'], check=False)
+            proc.communicate()
+            if step() == 'done':
+                break
+        res = run_module('phase=cutover')
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert step() == 'done'
+        time.sleep(2)
+    finally:
+        out, err = writer.finish()
+    assert expected_mismatches(TABLE) == '0 0', err[-3000:]
