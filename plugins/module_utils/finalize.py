@@ -16,6 +16,8 @@ from ansible_collections.soar.partman.plugins.module_utils import catalog
 from ansible_collections.soar.partman.plugins.module_utils import names as pl
 from ansible_collections.soar.partman.plugins.module_utils import state as st
 from ansible_collections.soar.partman.plugins.module_utils.connection import connect
+from ansible_collections.soar.partman.plugins.module_utils.migration import capture
+from ansible_collections.soar.partman.plugins.module_utils.migration.context import BUILD_SCHEMA
 
 try:
     import psycopg2
@@ -65,6 +67,8 @@ class Finalize(object):
         self.key = '%s.%s' % (self.schema, self.name)
         self.state_schema = self.p.get('state_schema') or self.p['partman_schema']
         self.old_schema, self.old_name = self.schema, pl.truncate_name(self.name, self.p['old_suffix'])
+        self.build_schema = BUILD_SCHEMA   # online mode's change logs (capture.py names them from this)
+        self.online = False
         self.checks = []
         self.queries = []
         self.result = dict(changed=False, dropped=False, table=self.key,
@@ -94,6 +98,7 @@ class Finalize(object):
             # stored raw as schema.name (never quoted; names with a period are refused by the migration)
             self.old_schema, self.old_name = state['old_table'].split('.', 1)
             self.result['old_table'] = '%s.%s' % (self.old_schema, self.old_name)
+        self.online = bool(state and (state.get('extra') or {}).get('mode') == 'online')
         old = catalog.table_info(db, self.old_schema, self.old_name)
         new = catalog.table_info(db, self.schema, self.name)
         if old is None:
@@ -164,6 +169,8 @@ class Finalize(object):
             return self.result
         try:
             db.execute(sql.SQL('DROP TABLE {}').format(t_old))
+            if self.online:  # nothing to keep in sync any more
+                capture.remove(self, db, capture.REVERSE, t_new)
         except psycopg2.Error as e:
             db.rollback()
             raise FinalizeError('DROP TABLE %s failed: %s. Other objects depend on it (views, foreign keys, functions): '
@@ -189,6 +196,12 @@ class Finalize(object):
             missing_q = sql.SQL('FROM {} AS o WHERE NOT EXISTS (SELECT 1 FROM {} AS n WHERE {})').format(
                 t_old, t_new, cond)
             how = 'anti-join on (%s)' % ', '.join(keys)
+            if self.online:
+                # rows changed since an online cut-over are where the reverse capture says (deleted ones too)
+                log = capture.log_table(self, capture.REVERSE)
+                changed = sql.SQL(' AND ').join(sql.SQL('l.{c} = o.{c}').format(c=sql.Identifier(c)) for c in pk)
+                missing_q = sql.SQL('{} AND NOT EXISTS (SELECT 1 FROM {} AS l WHERE {})').format(missing_q, log, changed)
+                how += ', rows changed since the cut-over left out'
             sample_cols = sql.SQL(', ').join(sql.SQL('o.{}::text').format(sql.Identifier(c)) for c in keys)
         else:
             cols = [c for c in stored_columns(db, old['oid']) if c in set(stored_columns(db, new['oid']))]

@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+import local_pg
 from local_pg import NEEDS_CLUSTER, env
 from conftest import DB
 from test_kill_resume import module_cmd, psql
@@ -189,3 +190,24 @@ def test_online_killed_in_every_phase_loses_nothing():
     finally:
         out, err = writer.finish()
     assert expected_mismatches(TABLE) == '0 0', err[-3000:]
+
+
+def test_online_finalize_ends_the_reverse_capture():
+    make_table(rows=20000, days=4)
+    writer = Writer(20000)
+    try:
+        res = run_module()     # phase all
+        assert res.returncode == 0, res.stdout + res.stderr
+        time.sleep(2)          # deletes and updates since the cut-over: in the reverse log, not in the old table
+        res = subprocess.run(local_pg.module_cmd('partman_finalize', 'login_db=%s table=public.%s confirm=true '
+                                                 "min_age='0 seconds'" % (DB, TABLE)),
+                             capture_output=True, text=True, env=env(), check=False)
+        assert res.returncode == 0, res.stdout + res.stderr
+        time.sleep(1)
+    finally:
+        writer.finish()
+    assert psql("SELECT to_regclass('public.%s_old') IS NULL" % TABLE) == 't'
+    assert psql("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'public.%s'::regclass AND tgname LIKE "
+                "'partman_migrate%%'" % TABLE) == '0'
+    assert psql("SELECT to_regclass('partman_migrate_online.%s_changes_back') IS NULL" % TABLE) == 't'
+    assert expected_mismatches(TABLE) == '0 0'
