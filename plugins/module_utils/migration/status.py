@@ -27,8 +27,10 @@ STEP_WORDS = {
     'prepared': 'creating the partitions',
     'copied': 'building indexes',
     'indexed': 'foreign keys, triggers, ANALYZE',
-    'constrained': 'verifying every partition against the old table',
-    'verified': 'configuring pg_partman',
+    'constrained': 'verifying every partition against the old table (online: catching up first)',
+    'caught_up': 'online: verifying every partition under one snapshot',
+    'verified': 'configuring pg_partman (online: prepared; catching up, then the cut-over)',
+    'swapped': 'online: swapped; validating foreign keys, configuring pg_partman',
     'done': 'done',
 }
 # Steps whose line names the statement running now.
