@@ -27,12 +27,17 @@ STEP_WORDS = {
     'prepared': 'creating the partitions',
     'copied': 'building indexes',
     'indexed': 'foreign keys, triggers, ANALYZE',
-    'constrained': 'verifying every partition against the old table (online: catching up first)',
-    'caught_up': 'online: verifying every partition under one snapshot',
-    'verified': 'configuring pg_partman (online: prepared; catching up, then the cut-over)',
-    'swapped': 'online: swapped; validating foreign keys, configuring pg_partman',
+    'constrained': 'verifying every partition against the old table',
+    'verified': 'configuring pg_partman',
     'done': 'done',
 }
+# Online mode (state extra mode: online): what differs.
+ONLINE_STEP_WORDS = dict(STEP_WORDS, **{
+    'constrained': 'catching up with the changes captured during the copy',
+    'caught_up': 'verifying every partition against the table in use, under one snapshot',
+    'verified': 'prepared: catching up, then the cut-over',
+    'swapped': 'swapped; validating foreign keys, configuring pg_partman',
+})
 # Steps whose line names the statement running now.
 SHOW_QUERY = ('copied', 'indexed', 'constrained')
 
@@ -109,7 +114,7 @@ def progress_line(facts):
             '?' if p.get('rows_per_second') is None else p['rows_per_second'],
             hms(p.get('eta_seconds')) or 'unknown')
     else:
-        words = STEP_WORDS.get(step, step)
+        words = (ONLINE_STEP_WORDS if facts.get('mode') == 'online' else STEP_WORDS).get(step, step)
     if step in SHOW_QUERY and facts.get('current_query'):
         words += ' [%s]' % facts['current_query']
     return '%s, elapsed %s' % (words, hms(p.get('elapsed_seconds')) or '-')
@@ -146,6 +151,7 @@ def read(db, state_schema, schema, name, old_suffix):
         'state_table': bool(table_exists),
         'step': row['step'] if row else None,
         'direction': row['direction'] if row else None,
+        'mode': ((row.get('extra') or {}).get('mode') or 'offline') if row else None,
         'copy_method': row['copy_method'] if row else None,
         'rows_total': row['rows_total'] if row else None,
         'rows_copied': row['rows_copied'] if row else None,
