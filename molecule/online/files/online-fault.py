@@ -63,17 +63,19 @@ def main():
         blocker.stdin.flush()
     seen = False
     report = {'fault': FAULT}
+    # a resumed run: break it once it has copied more than the previous run had
+    _step, start_rows = where()
     while time.time() - start < TIMEOUT:
         step, rows = where()
         running = module_running()
         seen = seen or running
-        if FAULT in ('kill-copy', 'restart-copy') and step == 'partitioned' and rows > 0:
+        if FAULT in ('kill-copy', 'restart-copy') and step == 'partitioned' and rows > start_rows and running:
             if FAULT == 'kill-copy':
                 kill_module()
             else:
                 subprocess.run(['systemctl', 'restart', 'postgresql'], check=True)
             break
-        if FAULT == 'kill-catchup' and step in ('constrained', 'caught_up'):
+        if FAULT == 'kill-catchup' and step in ('constrained', 'caught_up') and running:
             kill_module()
             break
         if FAULT == 'kill-window':
