@@ -110,12 +110,18 @@ def run(ctx, state):
 
 def swap(ctx, db, snap):
     """In the window's transaction: the names swapped. Returns the old table's index renames."""
-    capture.remove_triggers(ctx, db, capture.FORWARD, ctx.t_parent)
+    capture.remove(ctx, db, capture.FORWARD, ctx.t_parent)  # applied and verified: not needed any more
     renames = {}
     for idx in snap['indexes']:
         new = unique_name(idx['name'], ctx.p['old_suffix'])
         db.execute(ddl.rename('INDEX', sql.Identifier(ctx.schema, idx['name']), new))
         renames[idx['name']] = new
+    # the partitioned table's identity sequences come with it under the same names
+    for seq in identity_sequences(snap):
+        sschema, sname = split_table_name(seq)
+        new = unique_name(sname, ctx.p['old_suffix'])
+        db.execute(sql.SQL('ALTER SEQUENCE {} RENAME TO {}').format(sql.Identifier(sschema, sname), sql.Identifier(new)))
+        renames[seq] = new
     db.execute(ddl.rename('TABLE', ctx.t_parent, ctx.old_name))
     move_partitioned(ctx, db, ctx.build_schema, ctx.schema)
     db.execute(sql.SQL('UPDATE {}.part_config SET parent_table = %s WHERE parent_table = %s').format(
@@ -125,6 +131,11 @@ def swap(ctx, db, snap):
     repoint_inbound(ctx, db, snap, ctx.t_parent)
     capture.install(ctx, db, snap, capture.REVERSE, ctx.t_parent)
     return renames
+
+
+def identity_sequences(snap):
+    """The identity sequences of the table (schema.name), as recorded before any change."""
+    return [seq['sequence'] for seq in snap['sequences'] if seq['deptype'] == 'i']
 
 
 def move_partitioned(ctx, db, from_schema, to_schema):
@@ -209,7 +220,12 @@ def swap_back(ctx, state):
         write_guard.install(db, ctx.state_schema, moved)
         db.execute(ddl.rename('TABLE', ctx.t_old, ctx.name))
         for orig, renamed in (extra.get('index_renames') or {}).items():
-            if ctx.relation_exists(ctx.schema, renamed):
+            if orig in identity_sequences(snap):
+                sschema, sname = split_table_name(orig)
+                if ctx.relation_exists(sschema, renamed):
+                    db.execute(sql.SQL('ALTER SEQUENCE {} RENAME TO {}').format(
+                        sql.Identifier(sschema, renamed), sql.Identifier(sname)))
+            elif ctx.relation_exists(ctx.schema, renamed):
                 db.execute(ddl.rename('INDEX', sql.Identifier(ctx.schema, renamed), orig))
         repoint_inbound(ctx, db, snap, ctx.t_parent, plain=True)
         window = round(time.time() - locked_at, 3)
