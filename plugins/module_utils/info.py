@@ -14,6 +14,7 @@ import time
 from ansible_collections.soar.partman.plugins.module_utils import evidence as ev
 from ansible_collections.soar.partman.plugins.module_utils import partman as pm
 from ansible_collections.soar.partman.plugins.module_utils import partset as ps
+from ansible_collections.soar.partman.plugins.module_utils import repair
 from ansible_collections.soar.partman.plugins.module_utils.connection import connect, Database
 from ansible_collections.soar.partman.plugins.module_utils.gucs import parse_library_list, GucParseError
 from ansible_collections.soar.partman.plugins.module_utils.migration import status as migration_status
@@ -175,21 +176,40 @@ class Info(object):
 
     def evidence(self, server, sets):
         backend = self.detect(server)
+        cron_file = os.path.join('/etc/cron.d', self.p['job_name'])
         if backend == 'cron':
             text = read_rotated(self.p['cron_log'])
             found = ev.script_log_evidence(text, 'cron', self.p['cron_log'])
             if text is None:
                 found['message'] = 'log %s does not exist or cannot be read' % self.p['cron_log']
+            found['installed'] = os.path.exists(cron_file)
+            found['job'] = cron_file
         elif backend == 'systemd':
             unit = '%s.service' % self.p['job_name']
-            found = ev.systemd_evidence(self.systemd_props(unit), unit)
+            props = self.systemd_props(unit)
+            found = ev.systemd_evidence(props, unit)
+            timer = self.systemd_props('%s.timer' % self.p['job_name'])
+            found['installed'] = props.get('LoadState') == 'loaded' and timer.get('LoadState') == 'loaded'
+            found['job'] = '%s.timer' % self.p['job_name']
         elif backend == 'pg_cron':
             found, job = self.pg_cron(server)
+            found['installed'] = job is not None
+            found['job'] = 'pg_cron job %s' % self.p['job_name']
         elif backend == 'bgw':
             found = self.bgw(server, sets)
+            found['installed'] = 'pg_partman_bgw' in server['preload_libraries']
+            found['job'] = 'pg_partman_bgw in shared_preload_libraries'
         else:
             found = ev.empty('none', None)
             found['message'] = 'no maintenance backend'
+            found['installed'] = False
+            found['job'] = 'any maintenance job'
+        if backend in ('pg_cron', 'bgw', 'none'):
+            # Run now (and the first run at install) of these backends is the maintenance script, writing
+            # to the cron log: the newer of the two runs counts, whichever ran it.
+            text = read_rotated(self.p['cron_log'])
+            if text:
+                found = ev.newest_run(found, ev.script_log_evidence(text, backend, self.p['cron_log']))
         return found
 
     # ------------------------------------------------------------------ run
@@ -232,7 +252,7 @@ class Info(object):
             found = ev.summarise(ev.empty('none', None), now)
             found['message'] = 'not gathered'
             max_age = 0
-        problems, notes = ps.health(sets, found, max_age, p['allow_no_maintenance'])
+        problems, notes = ps.health(sets, found, max_age, p['allow_no_maintenance'], var_prefix=p['var_prefix'])
         drops = []
         for s in sets:
             if s['retention']['would_drop']:
@@ -249,7 +269,7 @@ class Info(object):
             partition_sets=sets,
             partition_set=(sets[0] if parent and sets else {}),
             maintenance=found,
-            maintenance_call=pm.maintenance_call(schema, version, p['maintenance_analyze']) if version else None,
+            maintenance_call=self.maintenance_call(schema, version) if version else None,
             server=server,
             summary=ps.summary_lines(sets, found) if 'maintenance' in gather else ps.summary_lines(sets, found)[:-1],
             healthy=not problems,
@@ -261,6 +281,14 @@ class Info(object):
         if 'migration' in gather:
             res['migration'] = migration_status.read(db, schema, *ps.split_parent(p['table']), old_suffix=p['old_suffix'])
         return res
+
+    def maintenance_call(self, schema, version):
+        p = self.p
+        if not p['maintenance_job']:
+            return pm.maintenance_call(schema, version, p['maintenance_analyze'])
+        return repair.scheduled_call(schema, version, analyze=p['maintenance_analyze'], self_heal=p['self_heal'],
+                                     max_batches=p['self_heal_max_batches'], lock_wait=p['lock_wait'],
+                                     lock_timeout=p['lock_timeout'], retry_seconds=p['retry_seconds'])
 
     def partition_sets(self, parent):
         p = self.p
@@ -283,5 +311,5 @@ class Info(object):
 def run(module):
     try:
         module.exit_json(**Info(module).run())
-    except ps.InfoError as e:
+    except (ps.InfoError, repair.RepairError) as e:
         module.fail_json(msg=str(e))
