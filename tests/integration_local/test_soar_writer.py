@@ -215,9 +215,9 @@ def test_writer_log_is_the_table_and_the_checker_finds_each_corruption(database,
     value("UPDATE fixes_copy SET source = 'CORRUPT' WHERE id = '%s'" % other)   # no logged column
     rc, report = check('--table', 'fixes_copy', '--compare-table', 'public.fixes')
     assert rc == 1 and not report['ok'], report
-    got = dict((k, report[k]) for k in ('missing', 'stale', 'doubled', 'resurrected', 'only_in_table',
-                                          'only_in_compare', 'different', 'doubled_in_table',
-                                          'doubled_in_compare'))
+    keys = ('missing', 'stale', 'doubled', 'resurrected', 'only_in_table', 'only_in_compare', 'different',
+            'doubled_in_table', 'doubled_in_compare')
+    got = dict((k, report[k]) for k in keys)
     assert got == {'missing': 1, 'stale': 1, 'doubled': 1, 'resurrected': 1, 'only_in_table': 1,
                    'only_in_compare': 1, 'different': 2, 'doubled_in_table': 1, 'doubled_in_compare': 0}, report
     assert report['mismatches'] == 9

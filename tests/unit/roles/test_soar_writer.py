@@ -86,23 +86,29 @@ def test_sample_percent(wanted, blocks, rows, pages, expected):
 
 @pytest.mark.parametrize('rate, interval, ticks, expected', [
     (600, 0.2, 10, 1200), (50, 0.2, 10, 100), (5, 0.2, 10, 10), (0.5, 0.2, 100, 10), (0, 0.2, 50, 0),
+    (600, 0.3, 10, 1800),   # transactions slower than the interval: the rate holds
 ])
 def test_pace_pays_the_rate_over_time(rate, interval, ticks, expected):
-    pace = writer.Pace(rate, interval)
+    pace = writer.Pace(rate)
     done = 0
     for dummy in range(ticks):
-        count = pace.tick()
+        count = pace.tick(interval)
         pace.paid(count)
         done += count
     assert done == pytest.approx(expected, abs=1)
 
 
+def test_pace_does_not_catch_up_a_stall():
+    pace = writer.Pace(600)
+    assert pace.tick(30) == 600 * writer.MAX_OWED_SECONDS
+
+
 def test_pace_owes_a_failed_batch_until_reset():
-    pace = writer.Pace(5, 0.2)
-    assert pace.tick() == 1
-    assert pace.tick() == 2       # not paid: still owed
+    pace = writer.Pace(5)
+    assert pace.tick(0.2) == 1
+    assert pace.tick(0.2) == 2       # not paid: still owed
     pace.reset()
-    assert pace.tick() == 1
+    assert pace.tick(0.2) == 1
 
 
 def test_latency_line_has_two_fields():
