@@ -215,6 +215,22 @@ def bgw_log_evidence(text, dbname, source=None, local_offset=None):
     return ev
 
 
+def newest_run(backend_ev, script_ev):
+    """The evidence of the backend, with the maintenance script's runs (run now) merged in: the newest
+    success of either, and the status of whichever ran last. `installed` and `job` stay the backend's."""
+    out = dict(backend_ev)
+    if script_ev.get('last_success') is not None and (
+            out.get('last_success') is None or script_ev['last_success'] > out['last_success']):
+        out['last_success'] = script_ev['last_success']
+    if script_ev.get('last_run') is not None and (
+            out.get('last_run') is None or script_ev['last_run'] > out['last_run']):
+        out['last_run'] = script_ev['last_run']
+        out['last_status'] = script_ev['last_status']
+        out['message'] = script_ev.get('message')
+        out['source'] = '%s and %s' % (out.get('source'), script_ev.get('source'))
+    return out
+
+
 def newest(*candidates):
     found = [c for c in candidates if c is not None]
     return max(found) if found else None

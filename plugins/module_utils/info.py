@@ -10,6 +10,7 @@ __metaclass__ = type
 from ansible_collections.soar.partman.plugins.module_utils import evidence as ev
 from ansible_collections.soar.partman.plugins.module_utils import partman as pm
 from ansible_collections.soar.partman.plugins.module_utils import partset as ps
+from ansible_collections.soar.partman.plugins.module_utils import repair
 from ansible_collections.soar.partman.plugins.module_utils import runs
 from ansible_collections.soar.partman.plugins.module_utils.connection import connect, Database
 from ansible_collections.soar.partman.plugins.module_utils.migration import status as migration_status
@@ -79,7 +80,7 @@ class Info(object):
             found = ev.summarise(ev.empty('none', None), now)
             found['message'] = 'not gathered'
             max_age = 0
-        problems, notes = ps.health(sets, found, max_age, p['allow_no_maintenance'])
+        problems, notes = ps.health(sets, found, max_age, p['allow_no_maintenance'], var_prefix=p['var_prefix'])
         drops = []
         for s in sets:
             if s['retention']['would_drop']:
@@ -96,7 +97,7 @@ class Info(object):
             partition_sets=sets,
             partition_set=(sets[0] if parent and sets else {}),
             maintenance=found,
-            maintenance_call=pm.maintenance_call(schema, version, p['maintenance_analyze']) if version else None,
+            maintenance_call=self.maintenance_call(schema, version) if version else None,
             server=server,
             summary=ps.summary_lines(sets, found) if 'maintenance' in gather else ps.summary_lines(sets, found)[:-1],
             healthy=not problems,
@@ -108,6 +109,14 @@ class Info(object):
         if 'migration' in gather:
             res['migration'] = migration_status.read(db, schema, *ps.split_parent(p['table']), old_suffix=p['old_suffix'])
         return res
+
+    def maintenance_call(self, schema, version):
+        p = self.p
+        if not p['maintenance_job']:
+            return pm.maintenance_call(schema, version, p['maintenance_analyze'])
+        return repair.scheduled_call(schema, version, analyze=p['maintenance_analyze'], self_heal=p['self_heal'],
+                                     max_batches=p['self_heal_max_batches'], lock_wait=p['lock_wait'],
+                                     lock_timeout=p['lock_timeout'], retry_seconds=p['retry_seconds'])
 
     def partition_sets(self, parent):
         p = self.p
@@ -130,5 +139,5 @@ class Info(object):
 def run(module):
     try:
         module.exit_json(**Info(module).run())
-    except ps.InfoError as e:
+    except (ps.InfoError, repair.RepairError) as e:
         module.fail_json(msg=str(e))

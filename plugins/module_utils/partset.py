@@ -289,7 +289,7 @@ def retention_message(s):
                ', '.join(names[:5]) + (' ...' if len(names) > 5 else ''), where))
 
 
-def health(sets, maintenance, max_age, allow_no_maintenance, now=None):
+def health(sets, maintenance, max_age, allow_no_maintenance, now=None, var_prefix=''):
     """(problems, notes) for the verify playbook. `maintenance` is the evidence dict
     (see evidence.summarise); max_age in seconds, 0 skips the age check."""
     problems, notes = [], []
@@ -313,7 +313,13 @@ def health(sets, maintenance, max_age, allow_no_maintenance, now=None):
     if max_age:
         status = maintenance.get('last_status')
         age = maintenance.get('age_seconds')
-        if maintenance.get('last_success') is None:
+        if maintenance.get('installed') is False:
+            problems.append("maintenance (%s): the job is not installed (%s not found): run playbooks/maintenance.yml "
+                            "(partman_maintenance_backend)" % (maintenance.get('backend'), maintenance.get('job')))
+        if maintenance.get('installed') is False and maintenance.get('last_success') is None \
+                and maintenance.get('last_status') != 'failed':
+            pass
+        elif maintenance.get('last_success') is None:
             if status == 'failed':
                 problems.append("maintenance (%s) has never succeeded here; its last run failed: %s"
                                 % (maintenance.get('backend'), maintenance.get('message') or 'see its log'))
@@ -322,8 +328,9 @@ def health(sets, maintenance, max_age, allow_no_maintenance, now=None):
                              % maintenance.get('backend'))
             else:
                 problems.append("no successful maintenance run is recorded (backend %s, source %s). A just-migrated "
-                                "table has none yet: set the allow-no-maintenance variable for that case."
-                                % (maintenance.get('backend'), maintenance.get('source')))
+                                "table has none yet: set %sallow_no_maintenance=true for that case, or run "
+                                "playbooks/maintenance.yml -e partman_maintenance_run_now=true."
+                                % (maintenance.get('backend'), maintenance.get('source'), var_prefix))
         else:
             if age is not None and age > max_age:
                 problems.append("the last successful maintenance run (%s, %s) is %s old, more than %s allowed"

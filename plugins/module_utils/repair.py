@@ -19,6 +19,7 @@ from ansible_collections.soar.partman.plugins.module_utils import partman as pm
 from ansible_collections.soar.partman.plugins.module_utils import partset as ps
 from ansible_collections.soar.partman.plugins.module_utils.connection import connect
 from ansible_collections.soar.partman.plugins.module_utils.intervals import trunc_unit as bucket_unit
+from ansible_collections.soar.partman.plugins.module_utils.names import quote_ident
 
 try:
     from psycopg2 import sql
@@ -272,3 +273,210 @@ def run(module):
     for notice in result['notices']:
         module.warn(notice)
     module.exit_json(**result)
+
+
+# ---------------------------------------------------------------- the scheduled job's SQL
+# One DO block run by every SQL-driven backend (the cron and systemd script through psql, pg_cron as
+# its job's command): it needs no object of ours in the database and commits between batches and sets
+# (DO at top level may COMMIT; a procedure called from it too). Locks are taken with lock_timeout and
+# retried with backoff until a deadline; other errors of one set are reported and the others still run,
+# then the block fails naming them, so the job's status tells the truth.
+_SCHEDULED = r"""
+DECLARE
+  deadline timestamptz := clock_timestamp() + make_interval(secs => @retry_seconds@);
+  delay float8;
+  cfg record;
+  dflt regclass;
+  ctype text;
+  ignored text[];
+  newest text;
+  moved bigint;
+  child regclass;
+  child_rows bigint;
+  batches int;
+  rows_left boolean;
+  unit text;
+  missing timestamptz[];
+  failed text[] := '{}';
+BEGIN
+  -- One run at a time (a run-now while the schedule runs): the second one leaves the work to the first.
+  IF NOT pg_try_advisory_lock(hashtext('soar.partman scheduled maintenance')) THEN
+    RAISE NOTICE 'soar.partman: maintenance is already running in another session';
+    RETURN;
+  END IF;
+  PERFORM set_config('lock_timeout', '@lock_timeout@s', false);
+  FOR cfg IN SELECT c.parent_table, c.control, c.partition_interval, c.premake, c.retention,
+                    c.retention_keep_table, coalesce(to_jsonb(c) ->> 'epoch', 'none') AS epoch
+             FROM @schema@.part_config c
+             WHERE c.undo_in_progress = false AND c.automatic_maintenance = 'on' AND @self_heal@
+             ORDER BY c.parent_table
+  LOOP
+    delay := 1;
+    LOOP
+      BEGIN
+        SELECT i.inhrelid::regclass INTO dflt FROM pg_inherits i JOIN pg_class k ON k.oid = i.inhrelid
+         WHERE i.inhparent = cfg.parent_table::regclass AND pg_get_expr(k.relpartbound, k.oid) = 'DEFAULT';
+        EXIT;
+      EXCEPTION WHEN lock_not_available OR deadlock_detected THEN
+        IF clock_timestamp() + make_interval(secs => delay) > deadline THEN RAISE; END IF;
+        RAISE WARNING 'soar.partman: % (reading the partitions of %); retrying in % s', SQLERRM, cfg.parent_table, delay;
+        PERFORM pg_sleep(delay);
+        delay := least(delay * 2, @max_delay@);
+      END;
+    END LOOP;
+    CONTINUE WHEN dflt IS NULL;
+    SELECT format_type(a.atttypid, a.atttypmod) INTO ctype FROM pg_attribute a
+     WHERE a.attrelid = cfg.parent_table::regclass AND a.attname = cfg.control;
+    IF ctype NOT IN ('timestamp with time zone', 'timestamp without time zone', 'date') OR cfg.epoch <> 'none' THEN
+      RAISE NOTICE 'soar.partman self-heal: % is not partitioned by time: rows in % are left (partition_data_id)',
+        cfg.parent_table, dflt;
+      CONTINUE;
+    END IF;
+    -- Generated columns cannot be inserted into: pg_partman leaves them out (computed again).
+    ignored := ARRAY(SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = cfg.parent_table::regclass
+                      AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated <> '');
+    IF cardinality(ignored) = 0 THEN ignored := NULL; END IF;
+    batches := 0;
+    rows_left := false;
+    -- Newest interval first: the rows of today and the next days are the ones that block maintenance.
+    LOOP
+      IF batches >= @max_batches@ THEN rows_left := true; EXIT; END IF;
+      delay := 1;
+      LOOP
+        BEGIN
+          EXECUTE format('SELECT max(%I)::text FROM ONLY %s', cfg.control, dflt) INTO newest;
+          EXIT WHEN newest IS NULL;
+          IF cfg.retention IS NOT NULL AND NOT cfg.retention_keep_table
+             AND newest::timestamptz < now() - cfg.retention::interval THEN
+            RAISE WARNING 'soar.partman self-heal: rows of % in % are older than its retention % and would be dropped: left for a person (playbooks/repair.yml)', cfg.parent_table, dflt, cfg.retention;
+            rows_left := true;
+            newest := NULL;
+            EXIT;
+          END IF;
+          moved := @schema@.partition_data_time(p_parent_table := cfg.parent_table, p_batch_count := 1,
+                     p_lock_wait := @lock_wait@, p_order := 'DESC', p_analyze := false,
+                     p_ignored_columns := ignored);
+          IF moved = -1 THEN
+            RAISE EXCEPTION USING ERRCODE = 'lock_not_available',
+              MESSAGE = format('row locks of a batch in %s not obtained within @lock_wait@ s', dflt);
+          END IF;
+          -- Never lose a row: the rows must be in the child of their interval, all of them, or the
+          -- batch is rolled back (the exception leaves this block and the job fails).
+          EXECUTE format('SELECT tableoid::regclass FROM %s WHERE %I = $1::%s LIMIT 1',
+                         cfg.parent_table, cfg.control, ctype) INTO child USING newest;
+          IF child IS NULL OR child = dflt THEN
+            RAISE EXCEPTION 'soar.partman self-heal: the rows at % of % are not in a child after partition_data_time; batch rolled back', newest, cfg.parent_table;
+          END IF;
+          EXECUTE format('SELECT count(*) FROM %s', child) INTO child_rows;
+          IF child_rows <> moved THEN
+            RAISE EXCEPTION 'soar.partman self-heal: % row(s) left % but % holds %; batch rolled back',
+              moved, dflt, child, child_rows;
+          END IF;
+          EXIT;
+        EXCEPTION WHEN lock_not_available OR deadlock_detected THEN
+          IF clock_timestamp() + make_interval(secs => delay) > deadline THEN RAISE; END IF;
+          RAISE WARNING 'soar.partman: % (moving rows out of %); retrying in % s', SQLERRM, dflt, delay;
+          PERFORM pg_sleep(delay);
+          delay := least(delay * 2, @max_delay@);
+        END;
+      END LOOP;
+      EXIT WHEN newest IS NULL;
+      COMMIT;
+      batches := batches + 1;
+      RAISE NOTICE 'soar.partman self-heal: % row(s) of % moved from % into %', moved, cfg.parent_table, dflt, child;
+    END LOOP;
+    CONTINUE WHEN batches = 0;
+    IF rows_left THEN
+      RAISE WARNING 'soar.partman self-heal: rows are left in % after % batch(es); the next run continues', dflt, batches;
+      CONTINUE;
+    END IF;
+    -- Children missing between now and the newest child (moved rows may have created one days ahead,
+    -- and maintenance only adds children after the newest); older holes are left alone.
+    unit := CASE cfg.partition_interval::interval WHEN '1 hour' THEN 'hour' WHEN '1 day' THEN 'day'
+              WHEN '1 week' THEN 'week' WHEN '1 month' THEN 'month' WHEN '1 year' THEN 'year' END;
+    CONTINUE WHEN unit IS NULL;
+    delay := 1;
+    LOOP
+      BEGIN
+        missing := ARRAY(
+          SELECT s FROM generate_series(date_trunc(unit, now()),
+                   (SELECT max((regexp_match(pg_get_expr(k.relpartbound, k.oid), 'FROM \(''([^'']+)''\)'))[1]::timestamptz)
+                    FROM pg_inherits i JOIN pg_class k ON k.oid = i.inhrelid WHERE i.inhparent = cfg.parent_table::regclass),
+                   cfg.partition_interval::interval) AS s
+          WHERE NOT EXISTS (SELECT 1 FROM pg_inherits i JOIN pg_class k ON k.oid = i.inhrelid
+                            WHERE i.inhparent = cfg.parent_table::regclass
+                              AND (regexp_match(pg_get_expr(k.relpartbound, k.oid), 'FROM \(''([^'']+)''\)'))[1]::timestamptz = s));
+        IF cardinality(missing) > 0 THEN
+          PERFORM @schema@.create_partition_time(p_parent_table := cfg.parent_table, p_partition_times := missing@analyze_arg@);
+        END IF;
+        EXIT;
+      EXCEPTION WHEN lock_not_available OR deadlock_detected THEN
+        IF clock_timestamp() + make_interval(secs => delay) > deadline THEN RAISE; END IF;
+        RAISE WARNING 'soar.partman: % (creating the children ahead of %); retrying in % s', SQLERRM, cfg.parent_table, delay;
+        PERFORM pg_sleep(delay);
+        delay := least(delay * 2, @max_delay@);
+      END;
+    END LOOP;
+    COMMIT;
+  END LOOP;
+  -- pg_partman's run_maintenance_proc, one set per transaction, with lock retries and every set tried.
+  FOR cfg IN SELECT c.parent_table FROM @schema@.part_config c
+             WHERE c.undo_in_progress = false AND c.automatic_maintenance = 'on' ORDER BY c.parent_table
+  LOOP
+    delay := 1;
+    LOOP
+      BEGIN
+        PERFORM @schema@.run_maintenance(p_parent_table := cfg.parent_table, p_analyze := @analyze@);
+        EXIT;
+      EXCEPTION
+        WHEN lock_not_available OR deadlock_detected THEN
+          IF clock_timestamp() + make_interval(secs => delay) > deadline THEN
+            RAISE WARNING 'soar.partman maintenance of % failed: %', cfg.parent_table, SQLERRM;
+            failed := failed || (cfg.parent_table || ': ' || SQLERRM);
+            EXIT;
+          END IF;
+          RAISE WARNING 'soar.partman: % (maintenance of %); retrying in % s', SQLERRM, cfg.parent_table, delay;
+          PERFORM pg_sleep(delay);
+          delay := least(delay * 2, @max_delay@);
+        WHEN OTHERS THEN
+          RAISE WARNING 'soar.partman maintenance of % failed: %', cfg.parent_table, SQLERRM;
+          failed := failed || (cfg.parent_table || ': ' || SQLERRM);
+          EXIT;
+      END;
+    END LOOP;
+    COMMIT;
+  END LOOP;
+  IF cardinality(failed) > 0 THEN
+    PERFORM pg_advisory_unlock(hashtext('soar.partman scheduled maintenance'));
+    RAISE EXCEPTION 'soar.partman maintenance failed for % set(s): %', cardinality(failed), array_to_string(failed, ' | ');
+  END IF;
+  PERFORM pg_advisory_unlock(hashtext('soar.partman scheduled maintenance'));
+END
+"""
+
+
+def scheduled_call(schema, extversion, analyze=False, self_heal=True, max_batches=50, lock_wait=30,
+                   lock_timeout=10, retry_seconds=600, max_delay=60):
+    """SQL text of one run of the scheduled maintenance job (psql -c, or a pg_cron job's command):
+    when self_heal, the rows in each time-based set's default partition move into proper children
+    first (newest interval first, at most max_batches per set and run, each batch committed and
+    counted), then every set's maintenance; lock failures are retried with backoff for retry_seconds.
+    Every value is an integer or a quoted identifier; the dollar quote is one the text does not hold."""
+    for name, value in (('max_batches', max_batches), ('lock_wait', lock_wait), ('lock_timeout', lock_timeout),
+                        ('retry_seconds', retry_seconds), ('max_delay', max_delay)):
+        if int(value) < 0:
+            raise RepairError('%s is %d: give 0 or more' % (name, value))
+    values = dict(
+        schema=quote_ident(schema), self_heal='true' if self_heal else 'false', max_batches=int(max_batches),
+        lock_wait=int(lock_wait), lock_timeout=int(lock_timeout), retry_seconds=int(retry_seconds),
+        max_delay=max(1, int(max_delay)), analyze='true' if analyze else 'false',
+        analyze_arg=', p_analyze := false' if pm.major_version(extversion) < 5 else '')
+    body = _SCHEDULED
+    for key, value in values.items():
+        body = body.replace('@%s@' % key, str(value))
+    tag = '$soar_partman$'
+    n = 0
+    while tag in body:
+        n += 1
+        tag = '$soar_partman_%d$' % n
+    return 'DO %s%s%s' % (tag, body, tag)

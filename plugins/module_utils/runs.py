@@ -184,19 +184,38 @@ class Runs(object):
     def evidence(self, server, sets):
         """sets: partition sets with maintenance_last_run (ISO text or None), for the bgw."""
         backend = self.detect(server)
+        cron_file = os.path.join('/etc/cron.d', self.p['job_name'])
         if backend == 'cron':
             text = read_rotated(self.p['cron_log'])
             found = ev.script_log_evidence(text, 'cron', self.p['cron_log'])
             if text is None:
                 found['message'] = 'log %s does not exist or cannot be read' % self.p['cron_log']
+            found['installed'] = os.path.exists(cron_file)
+            found['job'] = cron_file
         elif backend == 'systemd':
             unit = '%s.service' % self.p['job_name']
-            found = ev.systemd_evidence(self.systemd_props(unit), unit)
+            props = self.systemd_props(unit)
+            found = ev.systemd_evidence(props, unit)
+            timer = self.systemd_props('%s.timer' % self.p['job_name'])
+            found['installed'] = props.get('LoadState') == 'loaded' and timer.get('LoadState') == 'loaded'
+            found['job'] = '%s.timer' % self.p['job_name']
         elif backend == 'pg_cron':
             found, job = self.pg_cron(server)
+            found['installed'] = job is not None
+            found['job'] = 'pg_cron job %s' % self.p['job_name']
         elif backend == 'bgw':
             found = self.bgw(server, sets)
+            found['installed'] = 'pg_partman_bgw' in server['preload_libraries']
+            found['job'] = 'pg_partman_bgw in shared_preload_libraries'
         else:
             found = ev.empty('none', None)
             found['message'] = 'no maintenance backend'
+            found['installed'] = False
+            found['job'] = 'any maintenance job'
+        if backend in ('pg_cron', 'bgw', 'none'):
+            # Run now (and the first run at install) of these backends is the maintenance script, writing
+            # to the cron log: the newer of the two runs counts, whichever ran it.
+            text = read_rotated(self.p['cron_log'])
+            if text:
+                found = ev.newest_run(found, ev.script_log_evidence(text, backend, self.p['cron_log']))
         return found

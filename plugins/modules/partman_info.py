@@ -123,6 +123,49 @@ options:
       - Value of C(p_analyze) in RV(maintenance_call).
     type: bool
     default: false
+  maintenance_job:
+    description:
+      - Make RV(maintenance_call) the SQL of the scheduled job of role C(partman_maintenance) - one C(DO) block that
+        moves rows out of default partitions (with O(self_heal)), then runs every set's maintenance, one set per
+        transaction, retrying lock timeouts with backoff for O(retry_seconds) - instead of pg_partman's
+        C(run_maintenance_proc) call.
+    type: bool
+    default: false
+  self_heal:
+    description:
+      - With O(maintenance_job), move the rows of each time-based set's default partition into proper children
+        (C(partition_data_time), newest interval first, one interval per transaction, each batch rolled back unless
+        the child holds every row that left the default), then create the children missing between now and the
+        newest child. Rows older than a retention that drops tables are left for a person.
+    type: bool
+    default: true
+  self_heal_max_batches:
+    description:
+      - With O(maintenance_job) and O(self_heal), at most this many intervals moved per set and run (the next run
+        continues).
+    type: int
+    default: 50
+  lock_wait:
+    description:
+      - With O(maintenance_job), seconds C(partition_data_time) waits for the row locks of a batch.
+    type: int
+    default: 30
+  lock_timeout:
+    description:
+      - With O(maintenance_job), the job's C(lock_timeout) in seconds; a lock not had within it is retried.
+    type: int
+    default: 10
+  retry_seconds:
+    description:
+      - With O(maintenance_job), seconds after which a lock failure is no longer retried (backoff 1, 2, 4 ... 60 s).
+    type: int
+    default: 600
+  var_prefix:
+    description:
+      - Put in front of option names in the messages of RV(problems), so that a playbook passing its variables'
+        prefix (C(partman_verify_)) gets messages naming its variables.
+    type: str
+    default: ''
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -211,7 +254,9 @@ maintenance:
   description:
     - Evidence of the last maintenance run - C(backend), C(source), C(last_success), C(last_run) (ISO 8601),
       C(last_status) (C(succeeded), C(failed), C(running) or C(never)), C(message), C(age_seconds) (since the
-      last success) and C(details).
+      last success), C(installed) (the backend's job is in place), C(job) (what was looked for) and C(details).
+    - With C(pg_cron), C(bgw) or no backend, runs of the maintenance script logged in O(cron_log) (run now) count
+      too - the newer run wins.
   returned: success
   type: dict
   sample: {"backend": "pg_cron", "last_status": "succeeded", "last_success": "2026-05-01T03:00:01.2+00:00",
@@ -296,6 +341,13 @@ def argument_spec():
         max_maintenance_age=dict(type='int', default=93600),
         allow_no_maintenance=dict(type='bool', default=False),
         maintenance_analyze=dict(type='bool', default=False),
+        maintenance_job=dict(type='bool', default=False),
+        self_heal=dict(type='bool', default=True),
+        self_heal_max_batches=dict(type='int', default=50),
+        lock_wait=dict(type='int', default=30),
+        lock_timeout=dict(type='int', default=10),
+        retry_seconds=dict(type='int', default=600),
+        var_prefix=dict(type='str', default=''),
         gather=dict(type='list', elements='str', choices=list(GATHER), default=['partition_sets', 'maintenance']),
         old_suffix=dict(type='str', default='_old'),
     )
