@@ -28,6 +28,9 @@ def render(template, **values):
         partman_maintenance_cluster={'service': 'postgresql@15-main.service',
                                      'cluster': {'socketdir': '/nonexistent/socket dir', 'port': 5432}},
         partman_maintenance_info={'maintenance_call': 'CALL partman.run_maintenance_proc(p_analyze := false)'},
+        partman_maintenance_on_failure='', partman_maintenance_on_failure_script='/usr/local/sbin/x-on-failure',
+        partman_maintenance_backend='cron', partman_maintenance_retry_seconds=1800,
+        partman_maintenance_retry_delay=10, partman_maintenance_retry_max_delay=300,
     )
     params.update(values)
     return env.get_template(template).render(**params)
@@ -39,13 +42,91 @@ def test_maintenance_script_does_not_run_a_database_name(tmp_path, pattern):
     pwned = tmp_path / 'pwned'
     name = pattern.format(pwned)
     script = tmp_path / 'maintenance.sh'
-    script.write_text(render('maintenance.sh.j2', partman_maintenance_database=name))
+    script.write_text(render('maintenance.sh.j2', partman_maintenance_database=name, partman_maintenance_retry_seconds=0))
     assert subprocess.run(['sh', '-n', str(script)], check=False).returncode == 0
     proc = subprocess.run(['sh', str(script)], capture_output=True, text=True, check=False, timeout=60)
     assert proc.returncode != 0  # no server at that socket (or no psql): the run fails, harmlessly
     assert not pwned.exists()
     assert 'partman-maintenance: START database=%s\n' % name in proc.stdout
     assert 'partman-maintenance: FAILED rc=%d database=%s seconds=' % (proc.returncode, name) in proc.stdout
+
+
+FAKE_PSQL = """#!/bin/sh
+# Fails with the next line of $FAKE_PSQL_PLAN (rc message), counting calls; succeeds when the plan is empty.
+n=$(cat "$FAKE_PSQL_COUNT" 2>/dev/null || echo 0); n=$((n + 1)); echo "$n" > "$FAKE_PSQL_COUNT"
+line=$(sed -n "${n}p" "$FAKE_PSQL_PLAN")
+[ -z "$line" ] && exit 0
+echo "${line#* }" >&2
+exit "${line%% *}"
+"""
+
+
+def script_with_fake_psql(tmp_path, plan, **values):
+    """The rendered script, psql replaced by one that fails as planned (one 'rc message' line per call)."""
+    bin_dir = tmp_path / 'bin'
+    bin_dir.mkdir()
+    psql = bin_dir / 'psql'
+    psql.write_text(FAKE_PSQL)
+    psql.chmod(0o755)
+    (tmp_path / 'plan').write_text(''.join(line + '\n' for line in plan))
+    text = render('maintenance.sh.j2', **values).replace('\nPATH=', '\nPATH=%s:' % bin_dir, 1)
+    script = tmp_path / 'maintenance.sh'
+    script.write_text(text)
+    env = dict(os.environ, FAKE_PSQL_PLAN=str(tmp_path / 'plan'), FAKE_PSQL_COUNT=str(tmp_path / 'count'))
+    return script, env
+
+
+def calls(tmp_path):
+    return int((tmp_path / 'count').read_text())
+
+
+def test_script_retries_a_refused_connection_then_succeeds(tmp_path):
+    plan = ['2 psql: error: connection to server on socket "/x/.s.PGSQL.5432" failed: FATAL:  sorry, too many clients already',
+            '1 ERROR:  canceling statement due to lock timeout']
+    script, env = script_with_fake_psql(tmp_path, plan, partman_maintenance_retry_delay=1,
+                                        partman_maintenance_retry_max_delay=1, partman_maintenance_retry_seconds=30)
+    proc = subprocess.run(['sh', str(script)], capture_output=True, text=True, env=env, check=False, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert calls(tmp_path) == 3
+    assert 'partman-maintenance: RETRY attempt=1 rc=2 in=1s reason=too many clients' in proc.stdout
+    assert 'partman-maintenance: RETRY attempt=2 rc=1 in=1s reason=canceling statement due to lock timeout' in proc.stdout
+    assert 'partman-maintenance: OK database=soar' in proc.stdout and 'attempts=3' in proc.stdout
+    assert 'too many clients' in proc.stderr  # psql's own message stays visible
+
+
+def test_script_gives_up_after_retry_seconds(tmp_path):
+    plan = ['2 psql: error: could not connect to server'] * 20
+    script, env = script_with_fake_psql(tmp_path, plan, partman_maintenance_retry_delay=1,
+                                        partman_maintenance_retry_max_delay=2, partman_maintenance_retry_seconds=3)
+    proc = subprocess.run(['sh', str(script)], capture_output=True, text=True, env=env, check=False, timeout=60)
+    assert proc.returncode == 2
+    assert 2 <= calls(tmp_path) <= 3, proc.stdout
+    assert 'partman-maintenance: GIVING UP' in proc.stdout and 'partman_maintenance_retry_seconds=3' in proc.stdout
+    assert 'partman-maintenance: FAILED rc=2 database=soar' in proc.stdout
+
+
+def test_script_does_not_retry_other_errors_and_runs_the_hook(tmp_path):
+    hook = tmp_path / 'hook'
+    hook.write_text('#!/bin/sh\necho "hook rc=$PARTMAN_MAINTENANCE_RC" > %s/hooked\n' % tmp_path)
+    hook.chmod(0o755)
+    plan = ['1 ERROR:  updated partition constraint for default partition "fixes_default" would be violated']
+    script, env = script_with_fake_psql(tmp_path, plan, partman_maintenance_on_failure='page me',
+                                        partman_maintenance_on_failure_script=str(hook))
+    proc = subprocess.run(['sh', str(script)], capture_output=True, text=True, env=env, check=False, timeout=60)
+    assert proc.returncode == 1
+    assert calls(tmp_path) == 1
+    assert 'RETRY' not in proc.stdout
+    assert 'partman-maintenance: FAILED rc=1' in proc.stdout
+    assert (tmp_path / 'hooked').read_text() == 'hook rc=1\n'
+
+
+def test_failure_hook_is_quoted_for_sh_and_systemd(tmp_path):
+    command = "logger -t x 'maintenance failed' $(touch %s/pwned); echo 100%%" % tmp_path
+    text = render('on_failure.sh.j2', partman_maintenance_on_failure=command)
+    assert 'exec /bin/sh -c %s\n' % shlex.quote(command) in text
+    unit = render('service.j2', partman_maintenance_on_failure=command)
+    assert 'OnFailure=soar-partman-maintenance-on-failure.service' in unit
+    assert 'OnFailure' not in render('service.j2')
 
 
 def test_bgw_settings_are_quoted_for_postgresql_conf():

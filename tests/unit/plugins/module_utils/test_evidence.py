@@ -128,3 +128,19 @@ def test_summarise_age():
     e = ev.summarise(dict(ev.empty("cron", "x"), last_success=ts(1, 3), last_run=ts(1, 3)), ts(2, 3))
     assert e["age_seconds"] == 86400
     assert e["last_success"] == "2026-05-01T03:00:00+00:00"
+
+
+def test_newest_run_merges_a_run_now_into_the_backend_evidence():
+    import datetime
+    utc = datetime.timezone.utc
+    old = datetime.datetime(2026, 5, 1, 3, 0, tzinfo=utc)
+    new = datetime.datetime(2026, 5, 2, 9, 0, tzinfo=utc)
+    backend = dict(ev.empty('pg_cron', 'cron.job_run_details'), installed=True, job='pg_cron job x',
+                   last_success=old, last_run=old, last_status='succeeded')
+    script = dict(ev.empty('pg_cron', '/var/log/x.log'), last_success=new, last_run=new, last_status='succeeded')
+    merged = ev.newest_run(backend, script)
+    assert merged['last_success'] == new and merged['installed'] is True
+    failed = dict(script, last_success=None, last_status='failed', message='rc=2')
+    merged = ev.newest_run(backend, failed)
+    assert merged['last_success'] == old and merged['last_status'] == 'failed' and merged['message'] == 'rc=2'
+    assert ev.newest_run(dict(backend, last_run=new), dict(failed, last_run=old))['last_status'] == 'succeeded'

@@ -86,3 +86,18 @@ def test_summary_lines():
     assert lines[0] == ("public.fixes: 9 partitions, 3 ahead (premake 3), current public.fixes_p20260501, "
                         "default partition 0 rows")
     assert lines[1].startswith("maintenance by cron: last success 2026-05-01T03:00:00+00:00")
+
+
+def test_health_says_the_job_is_not_installed():
+    problems, _ = ps.health([healthy_set()], maint(last_success=None, last_run=None, last_status='never',
+                                                   age_seconds=None, installed=False,
+                                                   job='/etc/cron.d/soar-partman-maintenance'), 93600, False)
+    assert problems == ["maintenance (cron): the job is not installed (/etc/cron.d/soar-partman-maintenance not "
+                        "found): run playbooks/maintenance.yml (partman_maintenance_backend)"]
+
+
+def test_health_names_the_allow_no_maintenance_variable():
+    problems, _ = ps.health([healthy_set()], maint(last_success=None, last_run=None, last_status='never',
+                                                   age_seconds=None, installed=True), 93600, False,
+                            var_prefix='partman_verify_')
+    assert len(problems) == 1 and 'set partman_verify_allow_no_maintenance=true' in problems[0]
