@@ -14,19 +14,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import health_testing as ht  # noqa: E402  pylint: disable=wrong-import-position
 
 PERIOD = 60  # partman_health_interval_minutes: 1
-HOG = """
-import time, psycopg2
-conns = []
-while True:
-    try:
-        conns.append(psycopg2.connect(host='127.0.0.1', dbname='soar', user='soar', password='soar',
-                                      application_name='soar-run'))
-    except psycopg2.OperationalError as e:
-        print('holding %d connections: %s' % (len(conns), str(e).strip()), flush=True)
-        break
-while True:
-    time.sleep(60)
-"""
 
 # Children of public.fixes that cover now or later: what three days without maintenance use up.
 PREMADE = """
@@ -73,7 +60,7 @@ def test_the_incident_is_reported_within_one_period():
     hosts = ht.get_hosts()
     for name, host in hosts.items():
         host.run_expect([0], "systemctl stop %s", ht.MAINTENANCE_TIMER)
-        cmd = host.run("systemd-run --unit health-hog --property=User=nobody python3 -c %s", HOG)
+        cmd = host.run("systemd-run --unit health-hog --property=User=nobody python3 -c %s", ht.HOG)
         assert cmd.rc == 0, cmd.stderr
     time.sleep(5)
     for name, host in hosts.items():

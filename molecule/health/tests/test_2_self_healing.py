@@ -21,11 +21,18 @@ STATE = ht.STATE
 def test_the_next_scheduled_maintenance_heals_with_every_row_kept():
     hosts = ht.get_hosts()
     for name, host in hosts.items():
-        # The writer stops so that the rows before and after can be compared; the hog stays.
+        # The writer stops so that the rows before and after can be compared; a second hog takes the slot
+        # it leaves, so that every connection not reserved stays taken.
         host.run_expect([0], "systemctl stop soar-run.service")
+        cmd = host.run("systemd-run --unit health-hog-2 --property=User=nobody python3 -c %s", ht.HOG)
+        assert cmd.rc == 0, cmd.stderr
         STATE[name]["default_before"] = int(ht.psql(host, "SELECT count(*) FROM ONLY public.fixes_default"))
         assert STATE[name]["default_before"] > 0
         STATE[name]["checksum"] = ht.psql(host, CHECKSUM)
+    time.sleep(5)
+    for name, host in hosts.items():
+        refused = host.run("PGPASSWORD=soar psql -XAtq -h 127.0.0.1 -U soar -d soar -c 'SELECT 1'")
+        assert refused.rc != 0 and "remaining connection slots are reserved" in refused.stderr, refused.stderr
         host.run_expect([0], "systemctl start %s", ht.MAINTENANCE_TIMER)
         STATE[name]["resumed_at"] = time.time()
     for name, host in hosts.items():
@@ -54,6 +61,6 @@ def test_the_metrics_are_healthy_again_within_one_period():
 def test_verify_is_healthy_again():
     hosts = ht.get_hosts()
     for name, host in hosts.items():
-        host.run_expect([0], "systemctl stop health-hog.service")
+        host.run_expect([0], "systemctl stop health-hog.service health-hog-2.service")
         host.run_expect([0], "systemctl start soar-run.service")
     ht.play(os.path.join(ht.ROOT, "playbooks", "verify.yml"))
