@@ -430,10 +430,10 @@ def main(argv=None):
     write_textfile(args.textfile, text)
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
     if result is None:
-        print('%s soar-partman-health: FAILED %s' % (stamp, error))
+        sys.stdout.write('%s soar-partman-health: FAILED %s\n' % (stamp, ' '.join(str(error).split())))
         return 2
     for problem in result['problems']:
-        print('%s soar-partman-health: PROBLEM %s' % (stamp, problem))
-    print('%s soar-partman-health: %s database=%s sets=%d' % (
+        sys.stdout.write('%s soar-partman-health: PROBLEM %s\n' % (stamp, problem))
+    sys.stdout.write('%s soar-partman-health: %s database=%s sets=%d\n' % (
         stamp, 'HEALTHY' if result['healthy'] else 'UNHEALTHY', result['database'], len(result['partition_sets'])))
     return 0 if result['healthy'] else 1

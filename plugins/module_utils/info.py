@@ -37,8 +37,13 @@ class Info(object):
 
     def evidence(self, server, sets):
         """The last maintenance run (module_utils/runs.py reads it, for the health check too)."""
-        return runs.Runs(self.db, self.p, lambda argv: self.module.run_command(argv), self.connect_other,
-                         lambda text: self.module.warn(text)).evidence(server, sets)
+        return runs.Runs(self.db, self.p, self.run_command, self.connect_other, self.warn).evidence(server, sets)
+
+    def run_command(self, argv):
+        return self.module.run_command(argv)
+
+    def warn(self, text):
+        self.module.warn(text)
 
     # ------------------------------------------------------------------ run
     def run(self):

@@ -90,7 +90,7 @@ attributes:
     support: full
 notes:
   - Run it on the database host as the cluster owner (C(become_user=postgres)), as M(soar.partman.partman_info).
-  - The file changes at every run (the check's timestamp is in it), so RV(changed) is true whenever O(textfile) is
+  - The file changes at every run (the check's timestamp is in it), so C(changed) is true whenever O(textfile) is
     given.
 '''
 
@@ -230,8 +230,7 @@ def main():
         return Database(params, autocommit=True)
 
     try:
-        result = health.collect(db, p, lambda argv: module.run_command(argv), connect_other,
-                                lambda text: module.warn(text))
+        result = health.collect(db, p, module.run_command, connect_other, module.warn)
     except (health.HealthError, ps.InfoError) as e:
         text = health.exposition(None, started, time.time() - started, str(e))
         written = write(module, text)

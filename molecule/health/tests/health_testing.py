@@ -57,7 +57,7 @@ def metrics(host):
         if not line or line.startswith("#"):
             continue
         series, value = line.rsplit(" ", 1)
-        name, _, rest = series.partition("{")
+        name, rest = (series.split("{", 1) + [""])[:2]
         labels = {}
         if rest:
             for part in rest.rstrip("}").split('",'):
