@@ -11,7 +11,7 @@ from ansible_collections.soar.partman.plugins.doc_fragments import connection as
 from ansible_collections.soar.partman.plugins.module_utils.connection import connection_argument_spec
 from partman_testing import assert_matches, merged_doc
 
-MODULES = ['partman_migrate', 'partman_info', 'partman_repair', 'partman_finalize', 'pg_cron_job', 'partman_config']
+MODULES = ['partman_migrate', 'partman_info', 'partman_repair', 'partman_finalize', 'pg_cron_job', 'partman_config', 'partman_health']
 
 
 def test_connection_fragment_matches_shared_spec():
