@@ -348,7 +348,8 @@ BEGIN
           EXIT WHEN newest IS NULL;
           IF cfg.retention IS NOT NULL AND NOT cfg.retention_keep_table
              AND newest::timestamptz < now() - cfg.retention::interval THEN
-            RAISE WARNING 'soar.partman self-heal: rows of % in % are older than its retention % and would be dropped: left for a person (playbooks/repair.yml)', cfg.parent_table, dflt, cfg.retention;
+            RAISE WARNING 'soar.partman self-heal: rows of % in % older than retention %: left to repair.yml',
+              cfg.parent_table, dflt, cfg.retention;
             rows_left := true;
             newest := NULL;
             EXIT;
@@ -365,7 +366,8 @@ BEGIN
           EXECUTE format('SELECT tableoid::regclass FROM %s WHERE %I = $1::%s LIMIT 1',
                          cfg.parent_table, cfg.control, ctype) INTO child USING newest;
           IF child IS NULL OR child = dflt THEN
-            RAISE EXCEPTION 'soar.partman self-heal: the rows at % of % are not in a child after partition_data_time; batch rolled back', newest, cfg.parent_table;
+            RAISE EXCEPTION 'soar.partman self-heal: rows at % of % not in a child after partition_data_time; rolled back',
+              newest, cfg.parent_table;
           END IF;
           EXECUTE format('SELECT count(*) FROM %s', child) INTO child_rows;
           IF child_rows <> moved THEN

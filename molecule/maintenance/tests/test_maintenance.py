@@ -416,7 +416,7 @@ def test_self_heal_gets_through_exhausted_connections(hosts):
         psql(host, "DROP ROLE IF EXISTS app; CREATE ROLE app LOGIN PASSWORD 'app'; ALTER SYSTEM SET max_connections = 10")
         host.check_output("systemctl restart %s" % service)
         try:
-            for _ in range(7):
+            for _slot in range(7):
                 host.check_output("systemd-run --collect -E PGPASSWORD=app psql -X -h 127.0.0.1 -U app -d soar "
                                   "-c 'SELECT pg_sleep(300)'")
             assert wait_for(lambda: psql(host, "SELECT count(*) FROM pg_stat_activity WHERE usename = 'app'") == "7", 20)

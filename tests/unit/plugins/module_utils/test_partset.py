@@ -89,7 +89,7 @@ def test_summary_lines():
 
 
 def test_health_says_the_job_is_not_installed():
-    problems, _ = ps.health([healthy_set()], maint(last_success=None, last_run=None, last_status='never',
+    problems, _sets = ps.health([healthy_set()], maint(last_success=None, last_run=None, last_status='never',
                                                    age_seconds=None, installed=False,
                                                    job='/etc/cron.d/soar-partman-maintenance'), 93600, False)
     assert problems == ["maintenance (cron): the job is not installed (/etc/cron.d/soar-partman-maintenance not "
@@ -97,7 +97,7 @@ def test_health_says_the_job_is_not_installed():
 
 
 def test_health_names_the_allow_no_maintenance_variable():
-    problems, _ = ps.health([healthy_set()], maint(last_success=None, last_run=None, last_status='never',
+    problems, _sets = ps.health([healthy_set()], maint(last_success=None, last_run=None, last_status='never',
                                                    age_seconds=None, installed=True), 93600, False,
                             var_prefix='partman_verify_')
     assert len(problems) == 1 and 'set partman_verify_allow_no_maintenance=true' in problems[0]
