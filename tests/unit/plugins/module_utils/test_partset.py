@@ -89,15 +89,14 @@ def test_summary_lines():
 
 
 def test_health_says_the_job_is_not_installed():
-    problems, _sets = ps.health([healthy_set()], maint(last_success=None, last_run=None, last_status='never',
-                                                   age_seconds=None, installed=False,
-                                                   job='/etc/cron.d/soar-partman-maintenance'), 93600, False)
+    missing = maint(last_success=None, last_run=None, last_status='never', age_seconds=None, installed=False,
+                    job='/etc/cron.d/soar-partman-maintenance')
+    problems, _sets = ps.health([healthy_set()], missing, 93600, False)
     assert problems == ["maintenance (cron): the job is not installed (/etc/cron.d/soar-partman-maintenance not "
                         "found): run playbooks/maintenance.yml (partman_maintenance_backend)"]
 
 
 def test_health_names_the_allow_no_maintenance_variable():
-    problems, _sets = ps.health([healthy_set()], maint(last_success=None, last_run=None, last_status='never',
-                                                   age_seconds=None, installed=True), 93600, False,
-                            var_prefix='partman_verify_')
+    never = maint(last_success=None, last_run=None, last_status='never', age_seconds=None, installed=True)
+    problems, _sets = ps.health([healthy_set()], never, 93600, False, var_prefix='partman_verify_')
     assert len(problems) == 1 and 'set partman_verify_allow_no_maintenance=true' in problems[0]
