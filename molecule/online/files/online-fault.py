@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """online-fault FAULT [TIMEOUT]: break a running online migration of public.fixes at one moment.
 
 Started in the background (an async task) before partman_migrate; touches READY once it polls (the
