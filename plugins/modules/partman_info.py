@@ -264,7 +264,8 @@ migration:
       C(rows_total), C(rows_copied), C(message), C(started_at), C(finished_at) (null without a row),
       C(old_table) (as recorded, else computed from O(old_suffix)), C(old_recorded), C(old_exists),
       C(running) (a run holds the migration lock), C(lock) (its sessions - C(pid), C(application), C(state),
-      C(since)), C(lock_message) (the refusal a second run gets), C(current_query), C(progress) (C(rows_done),
+      C(since), C(idle_seconds), C(busy_sessions), the other sessions of the run running a statement), C(lock_message) (the
+      refusal a second run gets; it says to wait for a run at work, to check and then end a stuck one), C(current_query), C(progress) (C(rows_done),
       C(rows_total), C(percent), C(rows_per_second), C(eta_seconds), C(elapsed_seconds)) and C(line) (one line
       for people).
   returned: when O(gather) contains C(migration)

@@ -16,11 +16,23 @@ from ansible_collections.soar.partman.plugins.module_utils.names import quote_id
 # classid of the advisory lock that serialises runs on one table (objid: hashtext of the table name).
 LOCK_NAMESPACE = 'soar.partman.partman_migrate'
 
+# The sessions holding a table's migration lock, with what tells a working run from a stuck one:
+# how long the holder has been idle (0 while a statement runs) and how many other sessions of the same
+# run (its application_name, same database: the pool of jobs > 1) run a statement now.
 LOCK_HOLDERS_SQL = (
-    "SELECT a.pid, a.application_name AS application, a.state, a.backend_start::timestamp(0)::text AS since "
+    "SELECT a.pid, a.application_name AS application, a.state, a.backend_start::timestamp(0)::text AS since, "
+    "CASE WHEN a.state = 'active' THEN 0 ELSE "
+    "coalesce(extract(epoch FROM date_trunc('second', now() - a.state_change))::int, 0) END AS idle_seconds, "
+    "(SELECT count(*)::int FROM pg_stat_activity b WHERE b.application_name = a.application_name "
+    "AND b.datname = a.datname AND b.state = 'active' AND b.pid <> a.pid AND b.pid <> pg_backend_pid()) "
+    "AS busy_sessions "
     "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
     "WHERE l.locktype = 'advisory' AND l.granted AND l.classid::int = hashtext(%s) "
     "AND l.objid::int = hashtext(%s) ORDER BY a.pid")
+
+# A holder idle this long, with no session of its run working and its state row not written for as
+# long, is stuck: a working run is idle between two statements for a moment only.
+STUCK_AFTER_SECONDS = 300
 
 # What the progress line says after each step has committed (the step running now is the next one).
 STEP_WORDS = {
@@ -46,11 +58,37 @@ def describe_holders(holders):
                      for h in holders)
 
 
-def lock_message(key, holders):
-    """The refusal of a second run while holders hold the lock (the runner fails with it)."""
-    return ('another partman_migrate run holds the migration lock of %s (%s): nothing was changed. Wait for it '
-            'to finish (its progress: partman_migrate_state), or end it with pg_terminate_backend(pid) if it is '
-            'stuck; the next run resumes where it stopped.' % (key, describe_holders(holders) or 'its session is gone'))
+def is_working(holder, updated_seconds=None):
+    """Whether the lock holder is a run at work: its session runs a statement, or another session of
+    the run does, or it was idle or wrote its state row less than STUCK_AFTER_SECONDS ago."""
+    if holder.get('state') == 'active' or int(holder.get('busy_sessions') or 0) > 0:
+        return True
+    if updated_seconds is not None and updated_seconds < STUCK_AFTER_SECONDS:
+        return True
+    idle = holder.get('idle_seconds')
+    return idle is not None and int(idle) < STUCK_AFTER_SECONDS
+
+
+def lock_message(key, holders, updated_seconds=None):
+    """The refusal of a second run while holders hold the lock (the runner fails with it), telling a
+    run at work (wait; follow it) from a stuck session (look first, then end it). updated_seconds:
+    how long ago the state row was written, when the caller has read it."""
+    if not holders:
+        return ('another partman_migrate run holds the migration lock of %s (its session is gone): nothing was '
+                'changed. Run again.' % key)
+    if any(is_working(h, updated_seconds) for h in holders):
+        return ('another partman_migrate run is migrating %s right now (%s): nothing was changed. It is working: '
+                'wait for it to finish and follow it with playbooks/status.yml (partman_info gather: [migration]); '
+                'do not end it. Run again once it has finished (a run that finds the migration done changes nothing).'
+                % (key, describe_holders(holders)))
+    idle = max(int(h.get('idle_seconds') or 0) for h in holders)
+    return ('another partman_migrate run holds the migration lock of %s (%s) but looks stuck: idle for %s, no '
+            'session of it is working%s: nothing was changed. Check first with playbooks/status.yml (partman_info '
+            'gather: [migration]) that nothing moves; if so, end it with SELECT pg_terminate_backend(%s); and run '
+            'again: the next run resumes where it stopped.'
+            % (key, describe_holders(holders), hms(idle),
+               '' if updated_seconds is None else ', its state row was last written %s ago' % hms(updated_seconds),
+               holders[0]['pid']))
 
 
 def hms(seconds):
@@ -130,6 +168,8 @@ def read(db, state_schema, schema, name, old_suffix):
     part_rows = part_seconds = None
     if row is not None:
         part_rows, part_seconds = st.partition_sums(db, state_schema, key)
+    updated = db.scalar('SELECT extract(epoch FROM date_trunc(\'second\', now() - %s::timestamptz))::int',
+                        (row['updated_at'],)) if row is not None and row.get('updated_at') else None
     elapsed = db.scalar('SELECT extract(epoch FROM date_trunc(\'second\', now() - %s::timestamptz))',
                         (row['started_at'],)) if row is not None else None
     current_query = None
@@ -155,7 +195,7 @@ def read(db, state_schema, schema, name, old_suffix):
         'old_exists': bool(old_exists),
         'running': bool(holders),
         'lock': [dict(h) for h in holders],
-        'lock_message': lock_message(key, holders) if holders else None,
+        'lock_message': lock_message(key, holders, updated) if holders else None,
         'current_query': current_query,
         'progress': progress(row, part_rows, part_seconds, float(elapsed) if elapsed is not None else None),
     }

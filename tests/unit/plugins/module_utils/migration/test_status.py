@@ -66,12 +66,39 @@ def test_progress_without_a_state_row():
     assert status.progress(None, None, None, None)['rows_done'] == 0
 
 
-def test_lock_message_names_the_holder_and_the_fix():
+def test_lock_message_of_a_working_run_says_wait_and_follow_not_terminate():
     msg = status.lock_message('public.fixes', [HOLDER])
-    assert msg.startswith('another partman_migrate run holds the migration lock of public.fixes '
+    assert msg.startswith('another partman_migrate run is migrating public.fixes right now '
                           '(pid 4242 (soar.partman-migrate, active since 2026-05-01 03:00:00)): nothing was changed.')
-    assert 'pg_terminate_backend(pid)' in msg
+    assert 'wait for it to finish' in msg and 'playbooks/status.yml' in msg
+    assert 'pg_terminate_backend' not in msg and 'stuck' not in msg
+
+
+@pytest.mark.parametrize('holder, updated', [
+    (dict(HOLDER, state='idle', idle_seconds=2, busy_sessions=0), None),       # between two statements
+    (dict(HOLDER, state='idle', idle_seconds=3600, busy_sessions=2), None),    # jobs > 1: the pool builds
+    (dict(HOLDER, state='idle in transaction', idle_seconds=900, busy_sessions=0), 20),  # state row just written
+])
+def test_an_idle_holder_of_a_live_run_is_working(holder, updated):
+    assert status.is_working(holder, updated)
+    msg = status.lock_message('public.fixes', [holder], updated)
+    assert 'right now' in msg and 'pg_terminate_backend' not in msg
+
+
+def test_lock_message_of_a_stuck_session_says_check_first_then_terminate():
+    holder = dict(HOLDER, state='idle in transaction', idle_seconds=1800, busy_sessions=0)
+    assert not status.is_working(holder, 1900)
+    msg = status.lock_message('public.fixes', [holder], 1900)
+    assert 'looks stuck: idle for 00:30:00, no session of it is working, its state row was last written 00:31:40 ago' \
+        in msg
+    assert msg.index('playbooks/status.yml') < msg.index('SELECT pg_terminate_backend(4242)')
     assert '(its session is gone)' in status.lock_message('public.fixes', [])
+
+
+def test_the_lock_holders_query_reads_idle_time_and_busy_sessions_of_the_run():
+    db = FakeDb([('FROM pg_locks', [HOLDER])])
+    assert status.lock_holders(db, 'public.fixes') == [HOLDER]
+    assert 'now() - a.state_change' in db.reads[0] and 'b.application_name = a.application_name' in db.reads[0]
 
 
 def test_the_runner_refuses_a_second_run_with_the_same_message_also_in_check_mode():
