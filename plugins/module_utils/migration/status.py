@@ -11,6 +11,9 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.soar.partman.plugins.module_utils import state as st
+from ansible_collections.soar.partman.plugins.module_utils.migration.context import STEPS
+from ansible_collections.soar.partman.plugins.module_utils.migration.phases import PHASES
+from ansible_collections.soar.partman.plugins.module_utils.progress import phase_figures
 from ansible_collections.soar.partman.plugins.module_utils.names import quote_ident, truncate_name
 
 # classid of the advisory lock that serialises runs on one table (objid: hashtext of the table name).
@@ -43,8 +46,11 @@ STEP_WORDS = {
     'verified': 'configuring pg_partman',
     'done': 'done',
 }
-# Steps whose line names the statement running now.
-SHOW_QUERY = ('copied', 'indexed', 'constrained')
+# A revert's steps (the line says "reverting, ..."), without a phase record.
+REVERT_WORDS = {
+    'revert-copy': 'copying the rows written since the migration back',
+    'revert-drop': 'dropping the partitions, renaming the old table back',
+}
 
 
 def lock_holders(db, key):
@@ -127,16 +133,51 @@ def progress(row, part_rows, part_seconds, elapsed_seconds):
     }
 
 
+def running_step(row):
+    """The step a run of this state row works towards: the one recorded when it is over."""
+    if row is None:
+        return None
+    if row.get('direction') != 'forward':
+        return 'revert-drop' if row.get('step') == 'revert-copy' else None
+    i = STEPS.index(row['step']) if row.get('step') in STEPS else len(STEPS) - 1
+    return STEPS[i + 1] if i + 1 < len(STEPS) else None
+
+
+def phase_of(row, since_write):
+    """The figures of the phase running now (progress.phase_figures), from the state row's
+    progress.phase when it is the running step's; None otherwise (a finished or older run)."""
+    record = ((row or {}).get('progress') or {}).get('phase')
+    if not record or record.get('step') != running_step(row):
+        return None
+    return phase_figures(record, since_write)
+
+
+def rate_words(per_second, unit):
+    if per_second is None:
+        return '? %s/s' % unit
+    if per_second < 1:
+        return '%.1f %s/min' % (per_second * 60, unit)
+    return '%.1f %s/s' % (per_second, unit)
+
+
+def phase_words(phase):
+    """'building indexes: 340 of 680 builds (50.0%), 12.3 builds/s, 00:00:27 left'"""
+    return '%s: %d of %d %s (%.1f%%), %s, %s left' % (
+        PHASES.get(phase['step'], (phase['step'], ''))[0], phase['done'], phase['total'], phase['unit'],
+        phase['percent'], rate_words(phase.get('per_second'), phase['unit']), hms(phase.get('eta_seconds')) or 'unknown')
+
+
 def progress_line(facts):
-    """One line for people: what the migration is doing, the copy's rows, rate and time left,
-    the elapsed time ("copying rows: 188701 of 1001941 (18.8%), 122799 rows/s, 00:00:07 left,
-    elapsed 00:00:02")."""
+    """One line for people: what the migration is doing; the copy's rows, and every later phase's
+    units, done of total, with rate and time left; the elapsed time ("copying rows: 188701 of
+    1001941 (18.8%), 122799 rows/s, 00:00:07 left, elapsed 00:00:02")."""
     step = facts.get('step')
     p = facts.get('progress') or {}
+    phase = facts.get('phase')
     if step is None:
         words = 'preflight and prepare (rename, partitioned parent, create_parent)'
     elif facts.get('direction') != 'forward':
-        words = 'reverting (%s)' % step
+        words = 'reverting, %s' % (phase_words(phase) if phase else REVERT_WORDS.get(step, step))
     elif step == 'partitioned' and p.get('rows_total') is None:
         words = 'counting the rows to copy'
     elif step == 'partitioned':
@@ -144,10 +185,10 @@ def progress_line(facts):
             p['rows_done'], p['rows_total'], p['percent'],
             '?' if p.get('rows_per_second') is None else p['rows_per_second'],
             hms(p.get('eta_seconds')) or 'unknown')
+    elif phase:
+        words = phase_words(phase)
     else:
         words = STEP_WORDS.get(step, step)
-    if step in SHOW_QUERY and facts.get('current_query'):
-        words += ' [%s]' % facts['current_query']
     return '%s, elapsed %s' % (words, hms(p.get('elapsed_seconds')) or '-')
 
 
@@ -198,6 +239,8 @@ def read(db, state_schema, schema, name, old_suffix):
         'lock_message': lock_message(key, holders, updated) if holders else None,
         'current_query': current_query,
         'progress': progress(row, part_rows, part_seconds, float(elapsed) if elapsed is not None else None),
+        'phase': phase_of(row, updated),
+        'updated_at': iso(row['updated_at']) if row and row.get('updated_at') else None,
     }
     facts['line'] = progress_line(facts)
     return facts

@@ -10,6 +10,7 @@ __metaclass__ = type
 
 from ansible_collections.soar.partman.plugins.module_utils import catalog
 from ansible_collections.soar.partman.plugins.module_utils import state as st
+from ansible_collections.soar.partman.plugins.module_utils.migration import phases
 from ansible_collections.soar.partman.plugins.module_utils.migration.context import MigrationError
 
 try:
@@ -33,10 +34,13 @@ def run(ctx, state):
     agg = aggregate([c['name'] for c in snap['columns']], checksum)
     db.set_autocommit(True)
     try:
+        # counted: the old table's counts (one scan), then each partition
+        parts = catalog.partitions(db, ctx.parent_oid())
+        phase = phases.start(ctx, db, 'verified', len(parts) + 1)
         rows = db.execute(sql.SQL('SELECT date_trunc(%s, {c})::timestamptz, {agg} FROM {t} GROUP BY 1').format(
             c=sql.Identifier(ctx.control), agg=agg, t=ctx.t_old), (ctx.interval.trunc,))
         old = dict((r[0], (r[1], r[2])) for r in rows)
-        parts = catalog.partitions(db, ctx.parent_oid())
+        phase.add(db)
         problems = []
         seen = set()
         new_total = 0
@@ -44,6 +48,7 @@ def run(ctx, state):
             got = db.execute(sql.SQL('SELECT {} FROM ONLY {}').format(agg, sql.Identifier(p['schema'], p['relname'])),
                              record=False)[0]
             new_total += got[0]
+            phase.add(db)
             if p['is_default']:
                 if got[0]:
                     problems.append('default partition %s holds %d rows' % (p['name'], got[0]))
