@@ -60,7 +60,7 @@ def lock_holders(db, key):
 
 
 def describe_holders(holders):
-    return ', '.join('pid %s (%s, %s since %s)' % (h['pid'], h['application'] or '', h['state'] or '', h['since'] or '')
+    return ', '.join('pid %s (%s, %s, connected since %s)' % (h['pid'], h['application'] or '', h['state'] or '', h['since'] or '')
                      for h in holders)
 
 

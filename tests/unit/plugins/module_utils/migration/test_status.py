@@ -87,7 +87,7 @@ def test_progress_without_a_state_row():
 def test_lock_message_of_a_working_run_says_wait_and_follow_not_terminate():
     msg = status.lock_message('public.fixes', [HOLDER])
     assert msg.startswith('another partman_migrate run is migrating public.fixes right now '
-                          '(pid 4242 (soar.partman-migrate, active since 2026-05-01 03:00:00)): nothing was changed.')
+                          '(pid 4242 (soar.partman-migrate, active, connected since 2026-05-01 03:00:00)): nothing was changed.')
     assert 'wait for it to finish' in msg and 'playbooks/status.yml' in msg
     assert 'pg_terminate_backend' not in msg and 'stuck' not in msg
 
