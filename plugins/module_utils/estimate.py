@@ -24,3 +24,44 @@ def estimate_seconds(rows, table_bytes, index_bytes):
 def disk_needed(table_bytes, index_bytes, margin=1.1):
     """A second copy of the heap plus its indexes, with a margin."""
     return int((table_bytes + index_bytes) * margin)
+
+
+# The whole window from the preflight's measurement on a sample (migration/sample.py): the sample is
+# one partition's worth of rows, and the migration does per partition what was timed on it, so each
+# kind of work scales with rows_total / sample rows. The factors turn work on a TEMP table (no WAL,
+# local buffers, one statement) into the real work (WAL-logged, committed batches, shared buffers);
+# they were calibrated on the demo (PostgreSQL 15, 1M rows, README "How long it takes").
+COPY_FACTOR = 2.0
+INDEX_FACTOR = 1.4
+FK_FACTOR = 1.0
+ANALYZE_FACTOR = 1.0
+VERIFY_FACTOR = 2.5       # the old table's GROUP BY and each partition's count, against a count of the sample
+SECONDS_FIXED = 2.0       # rename, parent, create_parent, configure
+SECONDS_PER_PARTITION = 0.05
+# What a second connection adds (2 connections on 2 cores: 1.6x, README "Benchmark")
+PARALLEL_GAIN = 0.6
+
+
+def parallel_speedup(jobs):
+    return 1.0 + PARALLEL_GAIN * (max(int(jobs or 1), 1) - 1)
+
+
+def window_estimate(sample, rows_total, partitions, jobs):
+    """Seconds of each phase and their sum, scaled from the sample's timings; None without a sample.
+    With jobs > 1 the copy and the index phase (builds, foreign keys and ANALYZE beside them) run on
+    jobs connections; the verification on one."""
+    if not sample or not sample.get('rows'):
+        return None
+    scale = float(max(rows_total or 0, 0)) / float(sample['rows'])
+    speed = parallel_speedup(jobs)
+    phases = {
+        'prepare': SECONDS_FIXED + SECONDS_PER_PARTITION * max(int(partitions or 0), 0),
+        'copy': sample['copy'] * scale * COPY_FACTOR / speed,
+        'indexes': sample['indexes'] * scale * INDEX_FACTOR / speed,
+        'foreign_keys': sample['foreign_keys'] * scale * FK_FACTOR / speed,
+        'analyze': sample['analyze'] * max(int(partitions or 0), 1) * ANALYZE_FACTOR / (speed if jobs > 1 else 1.0),
+        'verify': sample['count'] * scale * VERIFY_FACTOR,
+    }
+    phases = dict((k, round(v, 1)) for k, v in phases.items())
+    return {'phases': phases, 'seconds': int(round(sum(phases.values()))), 'sample_rows': int(sample['rows']),
+            'scale': round(scale, 2)}

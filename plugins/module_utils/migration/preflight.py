@@ -13,9 +13,11 @@ import datetime
 
 from ansible_collections.soar.partman.plugins.module_utils import catalog
 from ansible_collections.soar.partman.plugins.module_utils.ddl import describe_inbound_fks, describe_key_change, widen_columns
-from ansible_collections.soar.partman.plugins.module_utils.estimate import disk_needed
+from ansible_collections.soar.partman.plugins.module_utils.estimate import disk_needed, window_estimate
+from ansible_collections.soar.partman.plugins.module_utils.human import human_seconds
 from ansible_collections.soar.partman.plugins.module_utils.human import human_bytes
 from ansible_collections.soar.partman.plugins.module_utils.intervals import add_interval, premake_buckets
+from ansible_collections.soar.partman.plugins.module_utils.migration import sample
 from ansible_collections.soar.partman.plugins.module_utils.migration.context import STEPS, MigrationError
 from ansible_collections.soar.partman.plugins.module_utils.names import NAMEDATALEN, datetime_format, qualified, quote_ident
 from ansible_collections.soar.partman.plugins.module_utils.plan import build_plan
@@ -188,7 +190,33 @@ def run(ctx, tbl):
     if problems:
         raise MigrationError('preflight found problems, nothing was changed:\n- ' + '\n- '.join(problems))
     ctx.db.rollback()
+    if ctx.check_mode:  # the day before and before the window; not again inside it
+        estimate_window(ctx, snap, buckets, rows)
     return snap
+
+
+def estimate_window(ctx, snap, buckets, rows):
+    """The plan's estimate of the whole window from a measurement on a sample of the table
+    (sample.measure), replacing the rough one from fixed rates; the rough one stays when the sample
+    cannot be taken (a warning says why)."""
+    own = (ctx.name, ctx.key, '%s.%s' % (quote_ident(ctx.schema), quote_ident(ctx.name)), quote_ident(ctx.name))
+    try:
+        measured = sample.measure(ctx, snap, buckets, own)
+    except Exception as e:  # psycopg2.Error; the estimate is a guide, the preflight goes on
+        ctx.db.rollback()
+        ctx.warn('the time estimate comes from fixed rates: measuring a sample of %s failed (%s)'
+                 % (ctx.key, str(e).strip()))
+        measured = None
+    est = window_estimate(measured, rows, len(buckets), ctx.p['jobs'])
+    if est is None:
+        ctx.plan['estimate_basis'] = 'fixed rates, no sample (rough)'
+        return
+    ctx.plan['estimated_seconds'] = est['seconds']
+    ctx.plan['estimated_time'] = human_seconds(est['seconds'])
+    ctx.plan['estimated_phases'] = est['phases']
+    ctx.plan['estimate_basis'] = ('an estimate from a sample of %d rows (one partition\'s worth) copied, indexed, '
+                                  'checked and analyzed in a temporary table, scaled %.1fx, with jobs %d'
+                                  % (est['sample_rows'], est['scale'], ctx.p['jobs']))
 
 
 def future_rows_check(ctx, bound):

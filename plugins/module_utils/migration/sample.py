@@ -1,0 +1,107 @@
+# -*- coding: utf-8 -*-
+# Copyright: soar.partman contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The preflight's measurement for the whole-window estimate (estimate.window_estimate): one
+partition's worth of the real table's rows (at most SAMPLE_MAX_ROWS) copied into a TEMP table, the
+table's keys and indexes built on it as the migration builds them on each partition, its outgoing
+foreign keys checked the way PostgreSQL validates them, ANALYZE and the verification's counts, each
+timed. All in one transaction that is rolled back: nothing stays, and the real table is only read."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+import time
+
+from ansible_collections.soar.partman.plugins.module_utils import batches
+from ansible_collections.soar.partman.plugins.module_utils import ddl
+from ansible_collections.soar.partman.plugins.module_utils.intervals import add_interval
+
+try:
+    from psycopg2 import sql
+except ImportError:  # the module reports the missing library
+    sql = None
+
+SAMPLE_MAX_ROWS = 200000
+SAMPLE_TABLE = 'partman_migrate_sample'
+FK_RE = re.compile(r'^FOREIGN KEY \((?P<cols>[^)]*)\) REFERENCES (?P<ref>.+?)\((?P<refcols>[^)]*)\)')
+
+
+def sample_bucket(buckets):
+    """The bucket measured: the middle one of those holding data (the newest may be a partial day)."""
+    if not buckets:
+        return None
+    return sorted(buckets)[len(buckets) // 2]
+
+
+def fk_check_query(target, con):
+    """PostgreSQL's own validation of a foreign key (RI_Initial_Check): the rows of target whose key is
+    set and has no match in the referenced table. None for a definition it cannot read."""
+    m = FK_RE.match(con.get('def') or '')
+    if not m:
+        return None
+    cols = [c.strip() for c in m.group('cols').split(',')]
+    refcols = [c.strip() for c in m.group('refcols').split(',')]
+    if len(cols) != len(refcols):
+        return None
+    # the names as pg_get_constraintdef printed them (quoted where needed), from the catalog
+    on = ' AND '.join('p.%s = f.%s' % (r, c) for c, r in zip(cols, refcols))
+    notnull = ' AND '.join('f.%s IS NOT NULL' % c for c in cols)
+    rest = ' f LEFT JOIN ONLY %s p ON %s WHERE p.%s IS NULL AND %s LIMIT 1' % (m.group('ref'), on, refcols[0], notnull)
+    return sql.SQL('SELECT 1 FROM ') + target + sql.SQL(rest)
+
+
+def measure(ctx, snap, buckets, own_names):
+    """Seconds of each kind of work on the sample and its row count:
+    {'rows', 'copy', 'indexes', 'foreign_keys', 'analyze', 'count'}; None when the table is empty.
+    own_names: names the table's foreign keys towards itself go by (they are left out, as their
+    validation needs the whole table). Rolled back whatever happens."""
+    bucket = sample_bucket(buckets)
+    if bucket is None:
+        return None
+    db = ctx.db
+    tmp = sql.Identifier('pg_temp', SAMPLE_TABLE)
+    cols = batches.column_list(snap['columns'])
+    c = sql.Identifier(ctx.control)
+    out = {}
+    try:
+        db.rollback()
+        db.execute(sql.SQL('CREATE TEMP TABLE {} (LIKE {} INCLUDING DEFAULTS INCLUDING GENERATED)').format(
+            tmp, ctx.t_parent), record=False)
+        ident_cols = sql.SQL(', ').join(sql.Identifier(x) for x in cols)
+        t0 = time.time()
+        db.execute(sql.SQL('INSERT INTO {t} ({cols}) SELECT {cols} FROM {src} WHERE {c} >= %s AND {c} < %s '
+                           'LIMIT %s').format(t=tmp, cols=ident_cols, src=ctx.t_parent, c=c),
+                   (bucket, add_interval(bucket, ctx.interval), SAMPLE_MAX_ROWS), record=False)
+        out['copy'] = time.time() - t0
+        out['rows'] = max(db.last_rowcount or 0, 0)
+        t0 = time.time()
+        n = 0
+        for con in snap['constraints']:
+            if con['type'] in ('p', 'u'):
+                n += 1
+                db.execute(ddl.key_or_index('constraint', con, tmp, '%s_%d' % (SAMPLE_TABLE, n), ctx.control),
+                           record=False)
+        for idx in snap['indexes']:
+            if not idx['constraint'] and idx.get('tail'):
+                n += 1
+                db.execute(ddl.key_or_index('index', idx, tmp, '%s_%d' % (SAMPLE_TABLE, n), ctx.control),
+                           record=False)
+        out['indexes'] = time.time() - t0
+        t0 = time.time()
+        for con in snap['constraints']:
+            if con['type'] == 'f' and con.get('references') not in own_names:
+                q = fk_check_query(tmp, con)
+                if q is not None:
+                    db.execute(q, record=False)
+        out['foreign_keys'] = time.time() - t0
+        t0 = time.time()
+        db.execute(sql.SQL('ANALYZE {}').format(tmp), record=False)
+        out['analyze'] = time.time() - t0
+        t0 = time.time()
+        db.execute(sql.SQL('SELECT count(*) FROM {}').format(tmp), record=False)
+        out['count'] = time.time() - t0
+    finally:
+        db.rollback()
+    return out

@@ -1,0 +1,30 @@
+# -*- coding: utf-8 -*-
+"""estimate.py: the whole window scaled from the sample's timings."""
+
+from ansible_collections.soar.partman.plugins.module_utils import estimate as e
+
+SAMPLE = {'rows': 30000, 'copy': 0.1, 'indexes': 1.0, 'foreign_keys': 0.2, 'analyze': 0.5, 'count': 0.01}
+
+
+def test_each_phase_scales_with_the_rows_the_sample_stands_for():
+    est = e.window_estimate(SAMPLE, 900000, 30, jobs=1)
+    p = est['phases']
+    assert est['scale'] == 30.0 and est['sample_rows'] == 30000
+    assert p['copy'] == round(0.1 * 30 * e.COPY_FACTOR, 1)
+    assert p['indexes'] == round(1.0 * 30 * e.INDEX_FACTOR, 1)
+    assert p['foreign_keys'] == round(0.2 * 30 * e.FK_FACTOR, 1)
+    assert p['analyze'] == round(0.5 * 30 * e.ANALYZE_FACTOR, 1)      # per partition, whatever its rows
+    assert p['verify'] == round(0.01 * 30 * e.VERIFY_FACTOR, 1)
+    assert est['seconds'] == int(round(sum(p.values())))
+
+
+def test_more_connections_shorten_all_but_the_verification():
+    one = e.window_estimate(SAMPLE, 900000, 30, jobs=1)['phases']
+    two = e.window_estimate(SAMPLE, 900000, 30, jobs=2)['phases']
+    assert two['indexes'] < one['indexes'] and two['copy'] < one['copy'] and two['analyze'] < one['analyze']
+    assert two['verify'] == one['verify']
+
+
+def test_no_sample_no_estimate():
+    assert e.window_estimate(None, 10, 1, 1) is None
+    assert e.window_estimate(dict(SAMPLE, rows=0), 10, 1, 1) is None
