@@ -21,8 +21,7 @@ def tasks_of(tasks):
     for t in tasks:
         yield t
         for section in ('block', 'rescue', 'always'):
-            for sub in tasks_of(t.get(section) or []):
-                yield sub
+            yield from tasks_of(t.get(section) or [])
 
 
 def test_the_revert_is_followed_like_the_migration_before_its_result_is_read():
