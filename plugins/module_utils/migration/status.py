@@ -238,12 +238,23 @@ def read(db, state_schema, schema, name, old_suffix):
         'lock': [dict(h) for h in holders],
         'lock_message': lock_message(key, holders, updated) if holders else None,
         'current_query': current_query,
-        'progress': progress(row, part_rows, part_seconds, float(elapsed) if elapsed is not None else None),
+        'progress': progress(row, part_rows, part_seconds, revert_elapsed(row, updated, elapsed)),
         'phase': phase_of(row, updated),
         'updated_at': iso(row['updated_at']) if row and row.get('updated_at') else None,
     }
     facts['line'] = progress_line(facts)
     return facts
+
+
+def revert_elapsed(row, since_write, elapsed):
+    """The elapsed time a line shows: since the migration began, or in a revert since the revert began
+    (its phase record's seconds, counted on since it was written; unknown before the first record)."""
+    if row is not None and row.get('direction') not in (None, 'forward'):
+        record = (row.get('progress') or {}).get('phase') or {}
+        if record.get('step') != running_step(row) or record.get('seconds') is None:
+            return None
+        return float(record['seconds']) + float(since_write or 0)
+    return float(elapsed) if elapsed is not None else None
 
 
 def regclass(schema, name):

@@ -204,3 +204,11 @@ def test_read_the_index_phase_from_the_state_row():
                           'per_second': 10.0, 'eta_seconds': 30}
     assert f['line'] == 'building indexes: 340 of 680 builds (50.0%), 10.0 builds/s, 00:00:30 left, elapsed 00:01:00'
     assert f['updated_at'] == '2026-05-01T03:01:00+00:00'
+
+
+def test_a_revert_line_counts_its_time_from_the_revert_not_from_the_migration():
+    record = {'step': 'revert-drop', 'unit': 'partitions', 'done': 3, 'total': 36, 'start_done': 0, 'seconds': 10.0}
+    row = {'direction': 'revert', 'step': 'revert-copy', 'progress': {'phase': record}}
+    assert status.revert_elapsed(row, 5, 1038) == 15.0
+    assert status.revert_elapsed(dict(row, progress=None), 5, 1038) is None
+    assert status.revert_elapsed({'direction': 'forward', 'step': 'copied'}, 5, 1038) == 1038.0
