@@ -54,12 +54,22 @@ def window_estimate(sample, rows_total, partitions, jobs):
         return None
     scale = float(max(rows_total or 0, 0)) / float(sample['rows'])
     speed = parallel_speedup(jobs)
+    builds = sample['indexes'] * scale * INDEX_FACTOR
+    keys = sample['foreign_keys'] * scale * FK_FACTOR
+    analyze = sample['analyze'] * max(int(partitions or 0), 1) * ANALYZE_FACTOR
+    if jobs > 1:
+        # ANALYZE is one statement on one connection beside the builds and keys on the others: the
+        # phase lasts as long as the longer of the two
+        work = (builds + keys + analyze) / speed
+        phase = max(work, analyze)
+        share = phase / (builds + keys + analyze) if builds + keys + analyze else 0
+        builds, keys, analyze = builds * share, keys * share, analyze * share
     phases = {
         'prepare': SECONDS_FIXED + SECONDS_PER_PARTITION * max(int(partitions or 0), 0),
         'copy': sample['copy'] * scale * COPY_FACTOR / speed,
-        'indexes': sample['indexes'] * scale * INDEX_FACTOR / speed,
-        'foreign_keys': sample['foreign_keys'] * scale * FK_FACTOR / speed,
-        'analyze': sample['analyze'] * max(int(partitions or 0), 1) * ANALYZE_FACTOR / (speed if jobs > 1 else 1.0),
+        'indexes': builds,
+        'foreign_keys': keys,
+        'analyze': analyze,
         'verify': sample['count'] * scale * VERIFY_FACTOR,
     }
     phases = dict((k, round(v, 1)) for k, v in phases.items())

@@ -23,6 +23,16 @@ def test_more_connections_shorten_all_but_the_verification():
     two = e.window_estimate(SAMPLE, 900000, 30, jobs=2)['phases']
     assert two['indexes'] < one['indexes'] and two['copy'] < one['copy'] and two['analyze'] < one['analyze']
     assert two['verify'] == one['verify']
+    # the index phase: all its work shared by the connections
+    work = one['indexes'] + one['foreign_keys'] + one['analyze']
+    assert abs(two['indexes'] + two['foreign_keys'] + two['analyze'] - work / e.parallel_speedup(2)) < 0.2
+
+
+def test_with_jobs_the_index_phase_lasts_at_least_its_analyze():
+    # ANALYZE runs on one connection: when it outweighs the builds, it sets the phase's length
+    slow_analyze = dict(SAMPLE, analyze=5.0)
+    p = e.window_estimate(slow_analyze, 900000, 30, jobs=4)['phases']
+    assert abs(p['indexes'] + p['foreign_keys'] + p['analyze'] - 5.0 * 30 * e.ANALYZE_FACTOR) < 0.2
 
 
 def test_no_sample_no_estimate():
