@@ -215,8 +215,9 @@ def estimate_window(ctx, snap, buckets, rows):
     ctx.plan['estimated_time'] = human_seconds(est['seconds'])
     ctx.plan['estimated_phases'] = est['phases']
     ctx.plan['estimate_basis'] = ('an estimate from a sample of %d rows (one partition\'s worth) copied, indexed, '
-                                  'checked and analyzed in a temporary table, scaled %.1fx, with jobs %d'
-                                  % (est['sample_rows'], est['scale'], ctx.p['jobs']))
+                                  'checked and analyzed in a temporary table (%s time), scaled %.1fx, with jobs %d'
+                                  % (est['sample_rows'], {'cpu': 'its CPU'}.get(measured.get('clock'), 'wall'),
+                                     est['scale'], ctx.p['jobs']))
 
 
 def future_rows_check(ctx, bound):

@@ -11,6 +11,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import os
 import re
 import time
 
@@ -52,9 +53,36 @@ def fk_check_query(target, con):
     return sql.SQL('SELECT 1 FROM ') + target + sql.SQL(rest)
 
 
+def backend_cpu(ctx, pid):
+    """A function giving the CPU seconds the session's backend (pid) has used, read from
+    /proc/<pid>/stat, when the module runs on the database server (a Unix socket connection, the
+    process a postgres one); None otherwise. CPU time is what the work costs on an idle server: the
+    wall time of a sample moves with whatever else the machine runs."""
+    host = ctx.p.get('login_host') or ''
+    if host and not host.startswith('/'):
+        return None
+    stat = '/proc/%d/stat' % int(pid)
+    try:
+        with open('/proc/%d/cmdline' % int(pid), 'rb') as f:
+            if b'postgres' not in f.read():
+                return None
+        tick = float(os.sysconf('SC_CLK_TCK'))
+
+        def cpu():
+            with open(stat) as f:
+                fields = f.read().rsplit(')', 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / tick   # utime, stime
+        cpu()
+        return cpu
+    except (IOError, OSError, ValueError, IndexError):
+        return None
+
+
 def measure(ctx, snap, buckets, own_names):
     """Seconds of each kind of work on the sample and its row count:
-    {'rows', 'copy', 'indexes', 'foreign_keys', 'analyze', 'count'}; None when the table is empty.
+    {'rows', 'copy', 'indexes', 'foreign_keys', 'analyze', 'count', 'clock'}; None when the table is
+    empty. clock: 'cpu' (the backend's CPU seconds, backend_cpu) or 'wall'. The builds run without
+    parallel workers, so that the backend's CPU time is all of their work.
     own_names: names the table's foreign keys towards itself go by (they are left out, as their
     validation needs the whole table). Rolled back whatever happens."""
     bucket = sample_bucket(buckets)
@@ -67,16 +95,19 @@ def measure(ctx, snap, buckets, own_names):
     out = {}
     try:
         db.rollback()
+        clock = backend_cpu(ctx, db.scalar('SELECT pg_backend_pid()') or 0) or time.time
+        out['clock'] = 'wall' if clock is time.time else 'cpu'
+        db.execute("SET LOCAL max_parallel_maintenance_workers = 0", record=False)
         db.execute(sql.SQL('CREATE TEMP TABLE {} (LIKE {} INCLUDING DEFAULTS INCLUDING GENERATED)').format(
             tmp, ctx.t_parent), record=False)
         ident_cols = sql.SQL(', ').join(sql.Identifier(x) for x in cols)
-        t0 = time.time()
+        t0 = clock()
         db.execute(sql.SQL('INSERT INTO {t} ({cols}) SELECT {cols} FROM {src} WHERE {c} >= %s AND {c} < %s '
                            'LIMIT %s').format(t=tmp, cols=ident_cols, src=ctx.t_parent, c=c),
                    (bucket, add_interval(bucket, ctx.interval), SAMPLE_MAX_ROWS), record=False)
-        out['copy'] = time.time() - t0
+        out['copy'] = clock() - t0
         out['rows'] = max(db.last_rowcount or 0, 0)
-        t0 = time.time()
+        t0 = clock()
         n = 0
         for con in snap['constraints']:
             if con['type'] in ('p', 'u'):
@@ -88,20 +119,20 @@ def measure(ctx, snap, buckets, own_names):
                 n += 1
                 db.execute(ddl.key_or_index('index', idx, tmp, '%s_%d' % (SAMPLE_TABLE, n), ctx.control),
                            record=False)
-        out['indexes'] = time.time() - t0
-        t0 = time.time()
+        out['indexes'] = clock() - t0
+        t0 = clock()
         for con in snap['constraints']:
             if con['type'] == 'f' and con.get('references') not in own_names:
                 q = fk_check_query(tmp, con)
                 if q is not None:
                     db.execute(q, record=False)
-        out['foreign_keys'] = time.time() - t0
-        t0 = time.time()
+        out['foreign_keys'] = clock() - t0
+        t0 = clock()
         db.execute(sql.SQL('ANALYZE {}').format(tmp), record=False)
-        out['analyze'] = time.time() - t0
-        t0 = time.time()
+        out['analyze'] = clock() - t0
+        t0 = clock()
         db.execute(sql.SQL('SELECT count(*) FROM {}').format(tmp), record=False)
-        out['count'] = time.time() - t0
+        out['count'] = clock() - t0
     finally:
         db.rollback()
     return out

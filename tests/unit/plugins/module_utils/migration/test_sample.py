@@ -40,20 +40,31 @@ def test_measure_times_copy_indexes_keys_analyze_count_then_rolls_back():
     ctx = make_ctx(db)
     out = sample.measure(ctx, snapshot(), DAYS, ('fixes', 'public.fixes'))
     texts = db.texts()
-    assert texts[0] == ('CREATE TEMP TABLE "pg_temp"."partman_migrate_sample" (LIKE "public"."fixes" INCLUDING DEFAULTS '
+    # builds without parallel workers: the backend's own CPU time is all their work
+    assert texts[0] == 'SET LOCAL max_parallel_maintenance_workers = 0'
+    assert texts[1] == ('CREATE TEMP TABLE "pg_temp"."partman_migrate_sample" (LIKE "public"."fixes" INCLUDING DEFAULTS '
                         'INCLUDING GENERATED)')
-    assert texts[1].startswith('INSERT INTO "pg_temp"."partman_migrate_sample" ("id", "received_at", "seq") SELECT')
-    assert texts[1].endswith('WHERE "received_at" >= %s AND "received_at" < %s LIMIT %s')
-    assert db.statements[1][1] == (DAYS[2], datetime.datetime(2024, 1, 4, tzinfo=UTC), sample.SAMPLE_MAX_ROWS)
+    assert texts[2].startswith('INSERT INTO "pg_temp"."partman_migrate_sample" ("id", "received_at", "seq") SELECT')
+    assert texts[2].endswith('WHERE "received_at" >= %s AND "received_at" < %s LIMIT %s')
+    assert db.statements[2][1] == (DAYS[2], datetime.datetime(2024, 1, 4, tzinfo=UTC), sample.SAMPLE_MAX_ROWS)
     # the widened primary key and the indexes, on the sample
-    assert 'ADD CONSTRAINT "partman_migrate_sample_1" PRIMARY KEY (id, received_at)' in texts[2]
+    assert 'ADD CONSTRAINT "partman_migrate_sample_1" PRIMARY KEY (id, received_at)' in texts[3]
     assert any(t.startswith('SELECT 1 FROM "pg_temp"."partman_migrate_sample" f LEFT JOIN ONLY aircraft') for t in texts)
     # the key towards the table itself is not checked on a sample
     assert not any('LEFT JOIN ONLY fixes' in t for t in texts)
     assert texts[-2:] == ['ANALYZE "pg_temp"."partman_migrate_sample"',
                           'SELECT count(*) FROM "pg_temp"."partman_migrate_sample"']
     assert db.events[-1] == 'ROLLBACK' and 'COMMIT' not in db.events
-    assert out['rows'] == 30000 and set(out) == {'rows', 'copy', 'indexes', 'foreign_keys', 'analyze', 'count'}
+    assert out['rows'] == 30000 and out['clock'] == 'wall'     # no backend process to read here
+    assert set(out) == {'rows', 'copy', 'indexes', 'foreign_keys', 'analyze', 'count', 'clock'}
+
+
+def test_the_backend_cpu_is_read_only_on_the_database_server(tmp_path):
+    import os
+    ctx = make_ctx()
+    assert sample.backend_cpu(make_ctx(login_host='db.example.org'), os.getpid()) is None   # another host
+    assert sample.backend_cpu(ctx, os.getpid()) is None          # this process is not a postgres one
+    assert sample.backend_cpu(ctx, 2 ** 22 + 1) is None          # no such process
 
 
 def test_the_plan_takes_the_sampled_estimate_and_says_so():
