@@ -195,6 +195,10 @@ def run(ctx, tbl):
     return snap
 
 
+# A sample whose wall time exceeds its CPU time this much tells of a busy server (the plan says so).
+LOADED_RATIO = 1.5
+
+
 def estimate_window(ctx, snap, buckets, rows):
     """The plan's estimate of the whole window from a measurement on a sample of the table
     (sample.measure), replacing the rough one from fixed rates; the rough one stays when the sample
@@ -211,6 +215,10 @@ def estimate_window(ctx, snap, buckets, rows):
     if est is None:
         ctx.plan['estimate_basis'] = 'fixed rates, no sample (rough)'
         return
+    # the sample took longer than its CPU time: the server is busy now, and a window now would be too
+    cpu = sum(measured.get(k) or 0 for k in ('copy', 'indexes', 'foreign_keys', 'analyze', 'count'))
+    if measured.get('clock') == 'cpu' and cpu > 0 and measured.get('wall', 0) / cpu > LOADED_RATIO:
+        ctx.plan['estimated_seconds_at_current_load'] = int(round(est['seconds'] * measured['wall'] / cpu))
     ctx.plan['estimated_seconds'] = est['seconds']
     ctx.plan['estimated_time'] = human_seconds(est['seconds'])
     ctx.plan['estimated_phases'] = est['phases']

@@ -80,8 +80,9 @@ def backend_cpu(ctx, pid):
 
 def measure(ctx, snap, buckets, own_names):
     """Seconds of each kind of work on the sample and its row count:
-    {'rows', 'copy', 'indexes', 'foreign_keys', 'analyze', 'count', 'clock'}; None when the table is
-    empty. clock: 'cpu' (the backend's CPU seconds, backend_cpu) or 'wall'. The builds run without
+    {'rows', 'copy', 'indexes', 'foreign_keys', 'analyze', 'count', 'clock', 'wall'}; None when the
+    table is empty. clock: 'cpu' (the backend's CPU seconds, backend_cpu) or 'wall'; wall: the wall
+    seconds of all of it. The builds run without
     parallel workers, so that the backend's CPU time is all of their work.
     own_names: names the table's foreign keys towards itself go by (they are left out, as their
     validation needs the whole table). Rolled back whatever happens."""
@@ -97,6 +98,7 @@ def measure(ctx, snap, buckets, own_names):
         db.rollback()
         clock = backend_cpu(ctx, db.scalar('SELECT pg_backend_pid()') or 0) or time.time
         out['clock'] = 'wall' if clock is time.time else 'cpu'
+        wall0 = time.time()
         db.execute("SET LOCAL max_parallel_maintenance_workers = 0", record=False)
         db.execute(sql.SQL('CREATE TEMP TABLE {} (LIKE {} INCLUDING DEFAULTS INCLUDING GENERATED)').format(
             tmp, ctx.t_parent), record=False)
@@ -133,6 +135,8 @@ def measure(ctx, snap, buckets, own_names):
         t0 = clock()
         db.execute(sql.SQL('SELECT count(*) FROM {}').format(tmp), record=False)
         out['count'] = clock() - t0
+        # the sample's wall time: against its CPU time, how busy the server is now
+        out['wall'] = time.time() - wall0
     finally:
         db.rollback()
     return out

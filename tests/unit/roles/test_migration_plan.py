@@ -32,3 +32,10 @@ def test_the_sampled_estimate_names_each_phase_and_its_basis():
 
 def test_without_a_sample_the_estimate_says_it_is_rough():
     assert 'estimated 1m30s for the migration (fixed rates, rough)' in render(PLAN)
+
+
+def test_a_busy_server_gets_the_estimate_at_its_load_too():
+    line = render(dict(PLAN, estimated_phases={'prepare': 3.6, 'copy': 3.4, 'indexes': 14.4, 'foreign_keys': 3.0,
+                                               'analyze': 12.2, 'verify': 0.8},
+                       estimate_basis='an estimate from a sample', estimated_seconds_at_current_load=280))
+    assert 'the rest 3.6 s: an estimate from a sample); the server is busy now: at its current load about 280 s' in line

@@ -19,6 +19,7 @@ REPORT = {
     'plan': {'rows_to_copy': 1000, 'partitions_with_data': 2, 'partitions_to_create': 5,
              'indexes_to_build': ['a', 'b'], 'disk_needed': '1.0 MB', 'disk_free': '9.0 GB'},
     'estimated_seconds': 80, 'estimate_basis': 'measured on a sample of 5000 rows', 'actual_seconds': 93.4,
+    'estimated_phases': {'copy': 10.0, 'indexes': 60.0}, 'estimated_seconds_at_current_load': None,
     'seconds_per_step': {'copied': 5.0, 'indexed': 79.0},
     'rows_per_partition': {'public.fixes_p2': 600, 'public.fixes_p1': 400},
     'partitions': ['public.fixes_p1', 'public.fixes_p2'], 'keys_widened': [],
@@ -43,6 +44,7 @@ def test_markdown_report_holds_estimate_actual_steps_partitions_verification_war
     assert '- Outcome: **succeeded**' in md
     assert '| estimated by the preflight (measured on a sample of 5000 rows) | 80 |' in md
     assert '| actual, in the module | 93.4 |' in md
+    assert '| - estimated indexes | 60.0 |' in md and '| estimated at the server' not in md
     assert '| - indexed | 79.0 |' in md
     # partitions sorted by name
     assert md.index('| public.fixes_p1 | 400 |') < md.index('| public.fixes_p2 | 600 |')

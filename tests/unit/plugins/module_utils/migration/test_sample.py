@@ -56,7 +56,7 @@ def test_measure_times_copy_indexes_keys_analyze_count_then_rolls_back():
                           'SELECT count(*) FROM "pg_temp"."partman_migrate_sample"']
     assert db.events[-1] == 'ROLLBACK' and 'COMMIT' not in db.events
     assert out['rows'] == 30000 and out['clock'] == 'wall'     # no backend process to read here
-    assert set(out) == {'rows', 'copy', 'indexes', 'foreign_keys', 'analyze', 'count', 'clock'}
+    assert set(out) == {'rows', 'copy', 'indexes', 'foreign_keys', 'analyze', 'count', 'clock', 'wall'}
 
 
 def test_the_backend_cpu_is_read_only_on_the_database_server(tmp_path):
@@ -84,3 +84,19 @@ def test_a_failed_sample_keeps_the_rough_estimate_with_a_warning():
     preflight.estimate_window(ctx, snapshot(), DAYS, 120000)
     assert ctx.plan['estimated_seconds'] == 19 and ctx.plan['estimate_basis'] == 'fixed rates, no sample (rough)'
     assert 'permission denied to create temporary tables' in ctx.warnings[0]
+
+
+@pytest.mark.parametrize('wall, busy', [(30.0, True), (1.2, False)])
+def test_a_sample_slower_than_its_cpu_time_tells_of_a_busy_server(monkeypatch, wall, busy):
+    measured = {'rows': 33333, 'copy': 0.065, 'indexes': 0.33, 'foreign_keys': 0.17, 'analyze': 0.44, 'count': 0.0,
+                'clock': 'cpu', 'wall': wall}
+    monkeypatch.setattr(sample, 'measure', lambda *a: measured)
+    ctx = make_ctx(FakeDb(), check_mode=True, jobs=2)
+    ctx.plan = {}
+    preflight.estimate_window(ctx, snapshot(), DAYS, 1000000)
+    assert 'its CPU time' in ctx.plan['estimate_basis']
+    if not busy:
+        assert 'estimated_seconds_at_current_load' not in ctx.plan
+    else:
+        ratio = wall / 1.005
+        assert ctx.plan['estimated_seconds_at_current_load'] == int(round(ctx.plan['estimated_seconds'] * ratio))
