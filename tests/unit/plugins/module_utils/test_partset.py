@@ -100,3 +100,10 @@ def test_health_names_the_allow_no_maintenance_variable():
     never = maint(last_success=None, last_run=None, last_status='never', age_seconds=None, installed=True)
     problems, _sets = ps.health([healthy_set()], never, 93600, False, var_prefix='partman_verify_')
     assert len(problems) == 1 and 'set partman_verify_allow_no_maintenance=true' in problems[0]
+
+
+def test_summary_line_of_a_maintenance_never_run_says_never_once():
+    lines = ps.summary_lines([], maint(last_success=None, last_run=None, last_status='never'))
+    assert lines[-1] == 'maintenance by cron: last success never, last run never'
+    ran = ps.summary_lines([], maint(last_run='2026-05-01T03:00:00+00:00', last_status='ok'))
+    assert ran[-1].endswith('last run 2026-05-01T03:00:00+00:00 (ok)')
