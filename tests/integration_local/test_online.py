@@ -6,6 +6,7 @@ test_kill_resume.py."""
 
 from __future__ import absolute_import, division, print_function
 
+import json
 import subprocess
 import threading
 import time
@@ -113,6 +114,8 @@ def test_online_cutover_and_rollback_lose_nothing():
         assert res.returncode == 0, res.stdout + res.stderr
         res = run_module('phase=cutover')
         assert res.returncode == 0, res.stdout + res.stderr
+        plan = json.loads(res.stdout)['plays'][0]['tasks'][0]['hosts']['localhost']['plan']
+        assert plan['window_keys_verified'] > 0 and plan['window_seconds'] < 10, plan
         assert psql("SELECT relkind FROM pg_class WHERE oid = 'public.%s'::regclass" % TABLE) == 'p'
         time.sleep(3)
     finally:

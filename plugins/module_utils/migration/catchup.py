@@ -51,9 +51,12 @@ def key_match(cols, left, right):
         sql.Identifier(left), sql.Identifier(c), sql.Identifier(right), sql.Identifier(c)) for c in cols)
 
 
-def last_round(ctx, db, direction):
-    return db.scalar(sql.SQL('SELECT coalesce(max(applied_round), 0) FROM {}').format(
-        capture.log_table(ctx, direction)))
+def last_round(ctx, db, direction, floor=0):
+    """The number of the last round: the log's, or floor (the last verified round, whose entries a
+    verification removed) when that is higher, so that round numbers only ever grow and "applied
+    after the last verification" keeps its meaning."""
+    return max(floor or 0, db.scalar(sql.SQL('SELECT coalesce(max(applied_round), 0) FROM {}').format(
+        capture.log_table(ctx, direction))))
 
 
 def apply_round(ctx, db, snap, direction, source, target, round_no, limit=ROUND_SIZE, locked=False):
@@ -92,7 +95,7 @@ def apply_round(ctx, db, snap, direction, source, target, round_no, limit=ROUND_
     return n
 
 
-def catch_up(ctx, snap, direction, source, target, until_small=True, what='catching up'):
+def catch_up(ctx, snap, direction, source, target, until_small=True, what='catching up', floor=0):
     """Rounds until a round applies no more than SMALL entries (until_small) or nothing. Progress:
     entries applied of those pending at the start, rate, time left. Returns entries applied."""
     db = ctx.db
@@ -100,7 +103,7 @@ def catch_up(ctx, snap, direction, source, target, until_small=True, what='catch
     db.rollback()
     progress = Progress(pending, 0, log=ctx.log, every=float(ctx.p['progress_interval']),
                         label='%s (changes)' % what)
-    round_no = last_round(ctx, db, direction)
+    round_no = last_round(ctx, db, direction, floor)
     db.rollback()
     total = 0
     t0 = time.time()
@@ -119,6 +122,7 @@ def catch_up(ctx, snap, direction, source, target, until_small=True, what='catch
 def run(ctx, state):
     """Step caught_up: the changes captured while the history was copied, applied."""
     snap = state['snapshot']
-    n = catch_up(ctx, snap, capture.FORWARD, ctx.t_source, ctx.t_target)
+    n = catch_up(ctx, snap, capture.FORWARD, ctx.t_source, ctx.t_target,
+                 floor=state['extra'].get('verified_round') or 0)
     st.update(ctx.db, ctx.state_schema, ctx.key, extra=dict(state['extra'], caught_up_changes=n))
     ctx.db.commit()

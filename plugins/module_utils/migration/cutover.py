@@ -39,14 +39,14 @@ except ImportError:  # the module reports the missing library
     psycopg2 = sql = None
 
 
-def lock_window(ctx, snap, direction, source, target, tables):
+def lock_window(ctx, snap, direction, source, target, tables, floor=0):
     """Catch up, then take ACCESS EXCLUSIVE on tables with cutover_lock_timeout, retried; returns
     (time the lock was granted, attempts). The transaction stays open: the caller finishes it."""
     db = ctx.db
     timeout = float(ctx.p['cutover_lock_timeout'])
     attempts = int(ctx.p['cutover_retries']) + 1
     for attempt in range(1, attempts + 1):
-        catchup.catch_up(ctx, snap, direction, source, target, what='catching up before the lock')
+        catchup.catch_up(ctx, snap, direction, source, target, what='catching up before the lock', floor=floor)
         db.execute('SELECT set_config(%s, %s, true)', ('lock_timeout', '%dms' % int(timeout * 1000)), record=False)
         try:
             db.execute(ddl.lock_exclusive(*tables))
@@ -63,9 +63,9 @@ def lock_window(ctx, snap, direction, source, target, tables):
                       ctx.opt('cutover_retries')))
 
 
-def drain(ctx, snap, direction, source, target):
+def drain(ctx, snap, direction, source, target, floor=0):
     """Under the lock: every change left applied (nothing new can commit). Returns entries applied."""
-    round_no = catchup.last_round(ctx, ctx.db, direction)
+    round_no = catchup.last_round(ctx, ctx.db, direction, floor)
     total = 0
     while True:
         round_no += 1
@@ -86,11 +86,11 @@ def run(ctx, state):
     db = ctx.db
     snap = state['snapshot']
     extra = dict(state['extra'])
+    verified = extra.get('verified_round') or 0
     locked_at, attempts = lock_window(ctx, snap, capture.FORWARD, ctx.t_source, ctx.t_target,
-                                      (ctx.t_source, ctx.t_target))
-    applied = drain(ctx, snap, capture.FORWARD, ctx.t_source, ctx.t_target)
-    keys = verify.verify_changed(ctx, db, snap, capture.FORWARD, ctx.t_source, ctx.t_target,
-                                 extra.get('verified_round') or 0)
+                                      (ctx.t_source, ctx.t_target), floor=verified)
+    applied = drain(ctx, snap, capture.FORWARD, ctx.t_source, ctx.t_target, floor=verified)
+    keys = verify.verify_changed(ctx, db, snap, capture.FORWARD, ctx.t_source, ctx.t_target, verified)
     stranded = default_rows(ctx, db)
     if stranded:
         raise MigrationError("%d rows of %s would land in the default partition (no partition for them): "
@@ -103,7 +103,8 @@ def run(ctx, state):
     st.update(db, ctx.state_schema, ctx.key, extra=extra)
     db.commit()
     ctx.use_target(built_aside=False)
-    ctx.plan = dict(ctx.plan or {}, window_seconds=window, lock_attempts=attempts, window_changes=applied)
+    ctx.plan = dict(ctx.plan or {}, window_seconds=window, lock_attempts=attempts, window_changes=applied,
+                    window_keys_verified=keys)
     ctx.log('cut-over: swapped in %.2fs under the lock (%d changes applied, %d keys verified, %d attempts)'
             % (window, applied, keys, attempts))
 

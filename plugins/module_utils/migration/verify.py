@@ -63,7 +63,8 @@ def run_online(ctx, state):
                        'WHERE applied_round IS NULL').format(sql.Identifier(PENDING), capture._idents(cols), log),
                record=False)
     db.execute(sql.SQL('ANALYZE {}').format(sql.Identifier(PENDING)), record=False)
-    covered = db.scalar(sql.SQL('SELECT coalesce(max(applied_round), 0) FROM {}').format(log))
+    covered = max(state['extra'].get('verified_round') or 0,
+                  db.scalar(sql.SQL('SELECT coalesce(max(applied_round), 0) FROM {}').format(log)))
     pending = db.scalar(sql.SQL('SELECT count(*) FROM {}').format(sql.Identifier(PENDING)))
     exclude = sql.SQL('NOT EXISTS (SELECT 1 FROM {} k WHERE {})').format(
         sql.Identifier(PENDING), sql.SQL(' AND ').join(

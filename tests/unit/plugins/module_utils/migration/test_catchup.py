@@ -81,3 +81,13 @@ def test_online_options_are_checked_before_anything(params, words):
     with pytest.raises(PlanError) as e:
         make_ctx(**params)
     assert words in str(e.value)
+
+
+def test_round_numbers_only_grow_past_the_last_verification():
+    """A verification removes the entries it covered; the next rounds must still count above it,
+    or the cut-over's check of "applied since the last verification" would miss them."""
+    db = FakeDb([('max(applied_round)', 0)])
+    ctx = online_ctx(db=db)
+    assert catchup.last_round(ctx, db, capture.FORWARD, floor=4) == 4
+    db = FakeDb([('max(applied_round)', 9)])
+    assert catchup.last_round(ctx, db, capture.FORWARD, floor=4) == 9
