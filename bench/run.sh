@@ -8,6 +8,7 @@
 #   BENCH_METHODS  which methods, in order (default "d a b c1 c2"; c1/c2 = the module with jobs 1/2)
 #   BENCH_QUERY_RUNS  runs per query, the median is reported (default 11)
 #   BENCH_REPEAT   runs of each method, each on a fresh copy; the fastest is reported (default 1)
+#   BENCH_HOST     name of the bench container (default soar-partman-bench); SOAR_IMAGE another image
 #   BENCH_CLEAN=1  remove the bench container at the end (default: keep it; the loaded template
 #                  databases are reused by the next run with the same rows and BENCH_DAYS)
 #   BENCH_WINDOW_SIZES  rows of the tables on which the online windows are measured, beside the
@@ -33,7 +34,7 @@ query_runs=${BENCH_QUERY_RUNS:-11}
 repeat=${BENCH_REPEAT:-1}
 window_sizes=${BENCH_WINDOW_SIZES-2000000 10000000}
 window_offline=${BENCH_WINDOW_OFFLINE:-d c2}
-name=soar-partman-bench
+name=${BENCH_HOST:-soar-partman-bench}
 template_db=soar_n${rows}_d${days}
 results=$root/bench/results
 mkdir -p "$results"
