@@ -411,6 +411,7 @@ def w_queries(args):
     conn.close()
     return {'queries': out}
 
+
 PREPARED_DB = 'bench_prepared'
 
 
@@ -493,7 +494,7 @@ def w_sizes(args):
 def worker(argv):
     p = argparse.ArgumentParser(prog='bench.py worker')
     p.add_argument('action', choices=['info', 'template', 'fresh', 'method', 'check', 'queries', 'autovacuum',
-                                          'clone', 'restore', 'dropcopy', 'analyze', 'sizes'])
+                                      'clone', 'restore', 'dropcopy', 'analyze', 'sizes'])
     p.add_argument('--value')
     p.add_argument('--db', default=BENCH_DB)
     p.add_argument('--template')
@@ -780,7 +781,7 @@ def controller(argv):
     summarize_windows(out)
     out['load_average_end'] = loadavg()
     if args.plot and out.get('windows'):
-        print('plot: %s' % os.path.relpath(window_plot(out, args.plot)))
+        print('plot: %s' % os.path.relpath(window_plot(out, args.plot, os.path.dirname(args.output))))
     out['make_bench_seconds_so_far'] = round(time.time() - args.started)
     with open(args.output, 'w') as f:
         json.dump(out, f, indent=1, default=str)
@@ -1229,10 +1230,33 @@ def met(flag):
 
 # ---------------------------------------------------------------------------------- the plot
 
-def window_plot(out, path):
+def suite_windows(out, results_dir):
+    """The windows of this run, and those of earlier result files of the same suite for sizes this
+    run did not measure (the newest file first): {rows: (window, file)}."""
+    found = {}
+    for key, w in (out.get('windows') or {}).items():
+        found[key] = (w, 'this run')
+    docs = []
+    for name in os.listdir(results_dir):
+        if re.match(r'^%s-[0-9]+\.json$' % re.escape(out['suite']), name):
+            try:
+                with open(os.path.join(results_dir, name)) as f:
+                    docs.append((json.load(f), name))
+            except (OSError, ValueError):
+                continue
+    for doc, name in sorted(docs, key=lambda d: d[0].get('started', ''), reverse=True):
+        for key, w in (doc.get('windows') or {}).items():
+            found.setdefault(key, (w, name))
+    return found
+
+
+def window_plot(out, path, results_dir):
     """An SVG (written by hand, no plotting library): window seconds against the table's rows, log
-    scale, for the offline migration and both online cut-overs."""
-    ws = out.get('windows') or {}
+    scale, for the offline migration and both online cut-overs; sizes this run did not measure are
+    taken from earlier result files of the suite."""
+    found = suite_windows(out, results_dir)
+    ws = dict((k, w) for k, (w, _f) in found.items())
+    out['plot_sources'] = dict((k, f) for k, (_w, f) in found.items())
     sizes = sorted(int(k) for k in ws)
     if not sizes:
         return None
