@@ -491,10 +491,26 @@ def w_sizes(args):
     return out
 
 
+def w_oprate(args):
+    """The writer's committed operations per second between two unix times (its log, soar_writer_log):
+    the rate it actually reached (it does not catch up after a stall)."""
+    conn = _connect(BENCH_DB)
+    row = _ex(conn, """
+        SELECT count(*) FILTER (WHERE op = 'I'), count(*) FILTER (WHERE op = 'U'), count(*) FILTER (WHERE op = 'D')
+        FROM soar_writer_log WHERE logged_at >= to_timestamp(%s) AND logged_at < to_timestamp(%s)""",
+              (args.since, args.until))[0]
+    conn.close()
+    secs = max(args.until - args.since, 1e-9)
+    return {'inserts_per_second': round(row[0] / secs, 1), 'updates_per_second': round(row[1] / secs, 1),
+            'deletes_per_second': round(row[2] / secs, 1)}
+
+
 def worker(argv):
     p = argparse.ArgumentParser(prog='bench.py worker')
     p.add_argument('action', choices=['info', 'template', 'fresh', 'method', 'check', 'queries', 'autovacuum',
-                                      'clone', 'restore', 'dropcopy', 'analyze', 'sizes'])
+                                      'clone', 'restore', 'dropcopy', 'analyze', 'sizes', 'oprate'])
+    p.add_argument('--since', type=float)
+    p.add_argument('--until', type=float)
     p.add_argument('--value')
     p.add_argument('--db', default=BENCH_DB)
     p.add_argument('--template')
@@ -1036,6 +1052,8 @@ def run_online(c, args, template_db):
     time.sleep(args.latency_seconds)
     e['latency_capture_only'] = latency_stats(latencies(c), p['end'] + 1, time.time())
     e['sizes_after_prepare'] = call_worker(c, 'sizes')
+    for key, (a, b) in (('writer_rate_before', (t_w + 2, t_b)), ('writer_rate_prepare', (p['start'], p['end']))):
+        e[key] = call_worker(c, 'oprate', '--since', str(a), '--until', str(b))
     e['writer_errors_prepare'] = writer_errors(c, p['start'])
     # prepare once more, as migrate.yml does right before its window (and an operator who prepared
     # the day before): it catches up with what the writer did since, so that the cut-over finds only
@@ -1137,6 +1155,11 @@ def print_online(w):
         st = o[key]
         print('   %-58s p50 %6.1f ms  p99 %7.1f ms  max %7.1f ms  (%d transactions)' % (
             label, st['p50_ms'] or 0, st['p99_ms'] or 0, st['max_ms'] or 0, st['transactions']))
+    for key, label in (('writer_rate_before', 'writer reached, before'), ('writer_rate_prepare', 'writer reached, during prepare')):
+        r = o.get(key)
+        if r:
+            print('   %-58s %.0f inserts/s, %.1f updates/s, %.1f deletes/s' % (
+                label, r['inserts_per_second'], r['updates_per_second'], r['deletes_per_second']))
     sz = o['sizes_after_prepare']
     print('   %-58s table %.0f MiB, built %.0f MiB, change log %.1f MiB' % (
         'disk after prepare', sz['table_bytes'] / 1048576.0, sz['built_bytes'] / 1048576.0,
