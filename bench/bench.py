@@ -1025,7 +1025,12 @@ def online_module(container, phase, args):
     res, t0, t1, _sampler = ansible_module(container, params)
     lines = [x for x in journal_lines(container, t0 - 1) if t0 - 0.5 <= x[0] <= t1 + 0.5]
     plan = res.get('plan') or {}
-    return {'start': t0, 'end': t1, 'seconds': round(t1 - t0, 3), 'module_seconds': res.get('seconds'),
+    verified = None
+    for _t, line in lines:
+        m = re.search(r'cut-over: swapped .* (\d+) keys verified', line)
+        if m:
+            verified = int(m.group(1))
+    return {'window_keys_verified': verified, 'start': t0, 'end': t1, 'seconds': round(t1 - t0, 3), 'module_seconds': res.get('seconds'),
             'window_seconds': plan.get('window_seconds'), 'lock_attempts': plan.get('lock_attempts'),
             'window_changes': plan.get('window_changes'), 'pending_changes': plan.get('pending_changes'),
             'log': lines}
@@ -1171,6 +1176,8 @@ def print_online(w):
     print('   %-58s %8.2f s   (module wall %.1f s, %s attempt(s), %s changes)' % (
         '(b) lock only: window (lock held)', b['window_seconds'] or 0, b['seconds'], b['lock_attempts'],
         b['window_changes']))
+    print('   %-58s (a) %s, (b) %s' % ('keys verified in the window (its log line)', a.get('window_keys_verified'),
+                                      b.get('window_keys_verified')))
     print('   %-58s %8.2f s   (longest time without a commit %.2f s; %d failed batches)' % (
         '    longest writer transaction', (b['writer_max_wait_ms'] or 0) / 1000.0,
         b['longest_commit_gap_seconds'] or 0, len(b['writer_errors'])))
