@@ -1176,8 +1176,8 @@ def print_online(w):
     print('   %-58s %8.2f s   (module wall %.1f s, %s attempt(s), %s changes)' % (
         '(b) lock only: window (lock held)', b['window_seconds'] or 0, b['seconds'], b['lock_attempts'],
         b['window_changes']))
-    print('   %-58s (a) %s, (b) %s' % ('keys verified in the window (its log line)', a.get('window_keys_verified'),
-                                      b.get('window_keys_verified')))
+    print('   %-58s (a) %s, (b) %s' % (
+        'keys verified in the window (its log line)', a.get('window_keys_verified'), b.get('window_keys_verified')))
     print('   %-58s %8.2f s   (longest time without a commit %.2f s; %d failed batches)' % (
         '    longest writer transaction', (b['writer_max_wait_ms'] or 0) / 1000.0,
         b['longest_commit_gap_seconds'] or 0, len(b['writer_errors'])))
