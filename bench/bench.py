@@ -412,9 +412,105 @@ def w_queries(args):
     return {'queries': out}
 
 
+PREPARED_DB = 'bench_prepared'
+
+
+def _pg_version(conn):
+    return int(_one(conn, 'SHOW server_version_num'))
+
+
+def w_clone(args):
+    """A byte copy of the bench database as it is (no session may be connected to it): the state
+    of an online migration after phase prepare, so that both cut-overs start from the same one."""
+    t0 = time.time()
+    conn = _connect('postgres')
+    ver = _pg_version(conn)
+    _ex(conn, 'DROP DATABASE IF EXISTS %s%s' % (PREPARED_DB, ' WITH (FORCE)' if ver >= 130000 else ''))
+    owner = _one(conn, 'SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s', (BENCH_DB,))
+    _ex(conn, 'CREATE DATABASE %s TEMPLATE %s OWNER "%s"%s' % (
+        PREPARED_DB, BENCH_DB, owner, ' STRATEGY FILE_COPY' if ver >= 150000 else ''))
+    conn.close()
+    return {'seconds': round(time.time() - t0, 3)}
+
+
+def w_restore(args):
+    """The bench database replaced by the copy w_clone made (the copy is renamed: it is used once)."""
+    t0 = time.time()
+    conn = _connect('postgres')
+    ver = _pg_version(conn)
+    _ex(conn, 'DROP DATABASE IF EXISTS %s%s' % (BENCH_DB, ' WITH (FORCE)' if ver >= 130000 else ''))
+    _ex(conn, 'ALTER DATABASE %s RENAME TO %s' % (PREPARED_DB, BENCH_DB))
+    conn.close()
+    return {'seconds': round(time.time() - t0, 3)}
+
+
+def w_dropcopy(args):
+    conn = _connect('postgres')
+    ver = _pg_version(conn)
+    _ex(conn, 'DROP DATABASE IF EXISTS %s%s' % (PREPARED_DB, ' WITH (FORCE)' if ver >= 130000 else ''))
+    conn.close()
+    return {}
+
+
+def w_analyze(args):
+    """ANALYZE of the migrated (partitioned) table on its own, timed: the fixed cost per partition
+    that the module's runs hide beside the index builds (jobs > 1)."""
+    conn = _connect(BENCH_DB)
+    table = 'public.fixes_floor' if args.method == 'd' else 'public.fixes'
+    _ex(conn, 'CHECKPOINT')
+    t = time.time()
+    c = cpu_usec()
+    _ex(conn, 'ANALYZE %s' % table)
+    c1 = cpu_usec()
+    wall = time.time() - t
+    parts = _one(conn, 'SELECT count(*) FROM pg_inherits WHERE inhparent = %s::regclass', (table,))
+    conn.close()
+    return {'table': table, 'seconds': round(wall, 3), 'partitions': parts,
+            'cpu_seconds': round((c1 - c) / 1e6, 2) if c is not None and c1 is not None else None}
+
+
+ONLINE_SCHEMA = 'partman_migrate_online'
+
+
+def w_sizes(args):
+    """Disk of an online migration after prepare: the table in use, the partitioned table built
+    beside it (all its partitions), the change log; changes pending."""
+    conn = _connect(BENCH_DB)
+    out = {'table_bytes': _one(conn, "SELECT pg_total_relation_size('public.fixes')")}
+    out['built_bytes'] = _one(conn, """
+        SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c
+        JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind = 'r' AND (n.nspname = %s AND c.relname NOT LIKE '%%changes%%'
+              OR c.oid IN (SELECT relid FROM pg_partition_tree(to_regclass(%s)) WHERE isleaf))""",
+                              (ONLINE_SCHEMA, ONLINE_SCHEMA + '.fixes'))
+    log = _one(conn, "SELECT to_regclass(%s)", (ONLINE_SCHEMA + '.fixes_changes',))
+    out['change_log_bytes'] = _one(conn, 'SELECT pg_total_relation_size(%s::regclass)', (log,)) if log else None
+    out['change_log_rows'] = _one(conn, 'SELECT count(*) FROM %s' % log) if log else None
+    out['pending_changes'] = _one(conn, 'SELECT count(*) FROM %s WHERE applied_round IS NULL' % log) if log else None
+    conn.close()
+    return out
+
+
+def w_oprate(args):
+    """The writer's committed operations per second between two unix times (its log, soar_writer_log):
+    the rate it actually reached (it does not catch up after a stall)."""
+    conn = _connect(BENCH_DB)
+    row = _ex(conn, """
+        SELECT count(*) FILTER (WHERE op = 'I'), count(*) FILTER (WHERE op = 'U'), count(*) FILTER (WHERE op = 'D')
+        FROM soar_writer_log WHERE logged_at >= to_timestamp(%s) AND logged_at < to_timestamp(%s)""",
+              (args.since, args.until))[0]
+    conn.close()
+    secs = max(args.until - args.since, 1e-9)
+    return {'inserts_per_second': round(row[0] / secs, 1), 'updates_per_second': round(row[1] / secs, 1),
+            'deletes_per_second': round(row[2] / secs, 1)}
+
+
 def worker(argv):
     p = argparse.ArgumentParser(prog='bench.py worker')
-    p.add_argument('action', choices=['info', 'template', 'fresh', 'method', 'check', 'queries', 'autovacuum'])
+    p.add_argument('action', choices=['info', 'template', 'fresh', 'method', 'check', 'queries', 'autovacuum',
+                                      'clone', 'restore', 'dropcopy', 'analyze', 'sizes', 'oprate'])
+    p.add_argument('--since', type=float)
+    p.add_argument('--until', type=float)
     p.add_argument('--value')
     p.add_argument('--db', default=BENCH_DB)
     p.add_argument('--template')
@@ -588,10 +684,10 @@ def module_phases(log, t_start, t_end, sampler):
     return merged
 
 
-def run_module(container, jobs):
+def ansible_module(container, params):
+    """partman_migrate run through `ansible` ad hoc against the bench host (as postgres, under the
+    peak-RSS wrapper). Returns (result, start, end, CPU sampler); exits when the module failed."""
     sh(['docker', 'exec', container, 'rm', '-f', MAXRSS_FILE])
-    params = {'login_db': BENCH_DB, 'table': 'public.fixes', 'control': 'received_at', 'interval': '1 day',
-              'jobs': jobs, 'inbound_fks': 'drop', 'verify': 'count'}
     env = dict(os.environ, ANSIBLE_LOAD_CALLBACK_PLUGINS='1', ANSIBLE_STDOUT_CALLBACK='ansible.builtin.json')
     cmd = ['ansible', 'all', '-i', container + ',', '-c', 'community.docker.docker', '-b', '--become-user', 'postgres',
            '-e', 'ansible_python_interpreter=' + WRAPPER, '-m', 'soar.partman.partman_migrate',
@@ -601,7 +697,6 @@ def run_module(container, jobs):
         r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, env=env,
                            check=False)
         t1 = time.time()
-    wall = t1 - t0
     try:
         doc = json.loads(r.stdout)
         res = doc['plays'][0]['tasks'][0]['hosts'][container]
@@ -611,6 +706,16 @@ def run_module(container, jobs):
     if r.returncode != 0 or res.get('failed'):
         sys.stderr.write(json.dumps(res, indent=1)[-6000:] + '\n')
         raise SystemExit('the module failed')
+    return res, t0, t1, sampler
+
+
+MODULE_PARAMS = {'login_db': BENCH_DB, 'table': 'public.fixes', 'control': 'received_at', 'interval': '1 day',
+                 'inbound_fks': 'drop', 'verify': 'count'}
+
+
+def run_module(container, jobs):
+    res, t0, t1, sampler = ansible_module(container, dict(MODULE_PARAMS, jobs=jobs))
+    wall = t1 - t0
     rss = sh(['docker', 'exec', container, 'cat', MAXRSS_FILE], check=False).stdout.split()
     lines = [x for x in journal_lines(container, t0 - 1) if t0 - 0.5 <= x[0] <= t1 + 0.5]
     phases = module_phases(lines, t0, t1, sampler)
@@ -654,6 +759,14 @@ def controller(argv):
     p.add_argument('--repeat', type=int, default=1)
     p.add_argument('--output', required=True)
     p.add_argument('--started', type=float, default=time.time())
+    p.add_argument('--window-sizes', default='', help='rows of the tables of the online windows ("" = none)')
+    p.add_argument('--window-offline', default='d c2', help='offline methods run at a window size other than --rows')
+    p.add_argument('--online-jobs', type=int, default=2)
+    p.add_argument('--cutover-lock-timeout', type=float, default=2.0)
+    p.add_argument('--latency-seconds', type=float, default=30.0)
+    p.add_argument('--window-gap', type=float, default=2.0)
+    p.add_argument('--analyze-alone', type=int, default=1)
+    p.add_argument('--plot', default='')
     args = p.parse_args(argv)
     c = args.container
     methods = args.methods.split()
@@ -673,10 +786,18 @@ def controller(argv):
         call_worker(c, 'autovacuum', '--value', 'off')
     try:
         run_methods(c, args, methods, tpl, out)
+        if args.window_sizes.strip():
+            run_windows(c, args, tpl, out)
     finally:
+        if args.window_sizes.strip():
+            writer(c, 'stop')
         if args.autovacuum == 'off':
             call_worker(c, 'autovacuum', '--value', 'reset')
     summarize(out, tpl['rows'])
+    summarize_windows(out)
+    out['load_average_end'] = loadavg()
+    if args.plot and out.get('windows'):
+        print('plot: %s' % os.path.relpath(window_plot(out, args.plot, os.path.dirname(args.output))))
     out['make_bench_seconds_so_far'] = round(time.time() - args.started)
     with open(args.output, 'w') as f:
         json.dump(out, f, indent=1, default=str)
@@ -684,12 +805,12 @@ def controller(argv):
     memory_comparison(os.path.dirname(args.output), args.suite)
 
 
-def run_once(c, args, m, tpl, out, first):
+def run_once(c, args, m, tpl, out, first, template_db=None, queries=True):
     """One run of method m on a fresh copy of the template; the map queries around the first c1."""
     rows = tpl['rows']
-    fresh = call_worker(c, 'fresh', '--template', args.template_db)
+    fresh = call_worker(c, 'fresh', '--template', template_db or args.template_db)
     entry = {'label': LABELS[m], 'load_before': loadavg(), 'fresh_copy_seconds': fresh['seconds']}
-    if m == 'c1' and first:
+    if m == 'c1' and first and queries:
         out['queries_before'] = call_worker(c, 'queries', '--end', tpl['max_received_at'],
                                             '--runs', str(args.query_runs))['queries']
     cpu0 = cgroup_cpu_usec(c)
@@ -707,21 +828,26 @@ def run_once(c, args, m, tpl, out, first):
     entry['check'] = call_worker(c, 'check', '--method', m)
     if entry['check']['rows'] != rows:
         raise SystemExit('%s ended with %s rows instead of %d' % (m, entry['check']['rows'], rows))
-    if m == 'c1' and first:
+    if m == 'c2' and first and args.analyze_alone:
+        # ANALYZE of the finished partitioned table once more, alone: its cost, which jobs 2 hides
+        # beside the index builds
+        entry['analyze_alone'] = call_worker(c, 'analyze', '--method', m)
+    if m == 'c1' and first and queries:
         out['queries_after'] = call_worker(c, 'queries', '--end', tpl['max_received_at'],
                                            '--runs', str(args.query_runs))['queries']
     return entry
 
 
-def run_methods(c, args, methods, tpl, out):
+def run_methods(c, args, methods, tpl, out, template_db=None, into=None, queries=True):
+    into = out['methods'] if into is None else into
     for m in methods:
         runs = []
         for i in range(max(1, args.repeat)):
-            runs.append(run_once(c, args, m, tpl, out, i == 0))
+            runs.append(run_once(c, args, m, tpl, out, i == 0, template_db, queries))
         entry = min(runs, key=lambda e: e['seconds'])
         entry['runs_seconds'] = [e['seconds'] for e in runs]
         entry['runs_cpu_seconds'] = [e.get('bench_host_cpu_seconds') for e in runs]
-        out['methods'][m] = entry
+        into[m] = entry
         print('== %s%s' % (LABELS[m], ('   (best of %d runs: %s s)' % (
             len(runs), ', '.join('%.1f' % x for x in entry['runs_seconds']))) if len(runs) > 1 else ''))
         if entry.get('phases'):
@@ -735,6 +861,10 @@ def run_methods(c, args, methods, tpl, out):
         print('   %-44s %8.1f s   (CPU %s s; load average %.1f -> %.1f)' % (
             'total (wall)', entry['seconds'], entry.get('bench_host_cpu_seconds'), entry['load_before'],
             entry['load_after']))
+        if entry.get('analyze_alone'):
+            print('   %-44s %8.1f s   (CPU %s s; %d partitions)' % (
+                'ANALYZE of the result again, alone', entry['analyze_alone']['seconds'],
+                entry['analyze_alone'].get('cpu_seconds'), entry['analyze_alone']['partitions']))
 
 
 def summarize(out, rows):
@@ -790,6 +920,443 @@ def summarize(out, rows):
                 af['ms_median'], af['planning_ms_median'], af['execution_ms_median'], sp or 0, af['devices'],
                 '' if same else ' (DIFFERENT RESULT)'))
         out['queries'] = qs
+
+
+# =============================================================================================
+# online windows (controller): the stand-in writer running, phase prepare, then both cut-overs
+# =============================================================================================
+
+WRITER_SERVICE = 'soar-run.service'
+LATENCY_FILE = '/var/lib/soar-writer/latency'
+WRITER_STATE_FILE = '/var/lib/soar-writer/committed'
+CHECKER = '/usr/local/bin/soar-check-writer-log'
+
+
+def writer(container, action):
+    """systemctl start|stop of the writer; stop returns once it has stopped (after its batch)."""
+    sh(['docker', 'exec', container, 'systemctl', action, WRITER_SERVICE])
+
+
+def writer_reset(container):
+    writer(container, 'stop')
+    sh(['docker', 'exec', container, 'rm', '-f', LATENCY_FILE, WRITER_STATE_FILE])
+
+
+def latencies(container):
+    """The writer's latency file: [(unix time of the commit, seconds from the batch's first attempt)]."""
+    r = sh(['docker', 'exec', container, 'cat', LATENCY_FILE], check=False)
+    out = []
+    for line in r.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 2:
+            try:
+                out.append((float(parts[0]), float(parts[1])))
+            except ValueError:
+                pass
+    return out
+
+
+def wait_for_commit(container, after, timeout=60):
+    """The time of the writer's first commit after `after` (polls its latency file)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        later = [t for t, _s in latencies(container) if t > after]
+        if later:
+            return min(later)
+        time.sleep(0.2)
+    raise SystemExit('the writer committed nothing within %ds' % timeout)
+
+
+def percentile(xs, q):
+    """Nearest-rank percentile of a sorted list."""
+    if not xs:
+        return None
+    k = max(0, min(len(xs) - 1, int(-(-q * len(xs) // 100)) - 1))
+    return xs[k]
+
+
+def latency_stats(lines, t0, t1):
+    """Transactions committed in [t0, t1]: count, p50, p99, max of their latency (ms)."""
+    xs = sorted(s for t, s in lines if t0 <= t <= t1)
+
+    def ms(v):
+        return round(v * 1000.0, 1) if v is not None else None
+    return {'transactions': len(xs), 'p50_ms': ms(percentile(xs, 50)), 'p99_ms': ms(percentile(xs, 99)),
+            'max_ms': ms(xs[-1] if xs else None), 'seconds': round(t1 - t0, 1)}
+
+
+def longest_gap(lines, t0, t1):
+    """The longest time between two consecutive commits of the writer around [t0, t1] (from the last
+    commit before t0 to the first after t1): how long the application could not write."""
+    ts = sorted(t for t, _s in lines)
+    before = [t for t in ts if t < t0]
+    after = [t for t in ts if t > t1]
+    inside = [t for t in ts if t0 <= t <= t1]
+    seq = ([before[-1]] if before else []) + inside + ([after[0]] if after else [])
+    gaps = [b - a for a, b in zip(seq, seq[1:])]
+    return round(max(gaps), 3) if gaps else None
+
+
+def writer_errors(container, since):
+    """The writer's failed batches / connections since a time (its journal)."""
+    r = sh(['docker', 'exec', container, 'journalctl', '-q', '-o', 'short-unix', '--no-pager', '-u', WRITER_SERVICE,
+            '--since', '@%d' % int(since)], check=False)
+    return [line.split(' ', 1)[1] for line in r.stdout.splitlines()
+            if 'batch failed' in line or 'cannot connect' in line]
+
+
+def check_writer_log(container):
+    """soar-check-writer-log on the bench database: the table against the writer's operation log."""
+    t0 = time.time()
+    r = sh(['docker', 'exec', '-u', 'postgres', '-w', '/tmp', container, CHECKER, '--dbname', BENCH_DB,
+            '--table', 'public.fixes'], check=False)
+    try:
+        rep = json.loads(r.stdout)
+    except ValueError:
+        rep = {'ok': False, 'error': (r.stdout + r.stderr)[-500:]}
+    rep['seconds'] = round(time.time() - t0, 1)
+    return rep
+
+
+def online_module(container, phase, args):
+    """partman_migrate mode online, one phase. Returns wall time and what the module reported."""
+    params = dict(MODULE_PARAMS, jobs=args.online_jobs, mode='online', phase=phase,
+                  cutover_lock_timeout=args.cutover_lock_timeout)
+    res, t0, t1, _sampler = ansible_module(container, params)
+    lines = [x for x in journal_lines(container, t0 - 1) if t0 - 0.5 <= x[0] <= t1 + 0.5]
+    plan = res.get('plan') or {}
+    verified = None
+    for _t, line in lines:
+        m = re.search(r'cut-over: swapped .* (\d+) keys verified', line)
+        if m:
+            verified = int(m.group(1))
+    return {'window_keys_verified': verified, 'start': t0, 'end': t1, 'seconds': round(t1 - t0, 3), 'module_seconds': res.get('seconds'),
+            'window_seconds': plan.get('window_seconds'), 'lock_attempts': plan.get('lock_attempts'),
+            'window_changes': plan.get('window_changes'), 'pending_changes': plan.get('pending_changes'),
+            'log': lines}
+
+
+def run_online(c, args, template_db):
+    """One table size: a fresh copy with the writer running; its latency before; phase prepare (the
+    latency during it); the latency with only the capture on; then the prepared database copied, and
+    on each copy one cut-over: (b) lock-only, the writer left running; (a) application-stopped, the
+    writer stopped around it (as the runbook does). After each, the table against the writer's log."""
+    e = {'load_before': loadavg()}
+    writer_reset(c)
+    e['fresh_copy_seconds'] = call_worker(c, 'fresh', '--template', template_db)['seconds']
+    writer(c, 'start')
+    t_w = wait_for_commit(c, time.time() - 1)
+    time.sleep(args.latency_seconds)
+    t_b = time.time()
+    e['latency_before'] = latency_stats(latencies(c), t_w + 2, t_b)
+
+    print('   prepare (writer running) ...', flush=True)
+    e['prepare'] = online_module(c, 'prepare', args)
+    p = e['prepare']
+    e['latency_prepare'] = latency_stats(latencies(c), p['start'], p['end'])
+    time.sleep(args.latency_seconds)
+    e['latency_capture_only'] = latency_stats(latencies(c), p['end'] + 1, time.time())
+    e['sizes_after_prepare'] = call_worker(c, 'sizes')
+    for key, (a, b) in (('writer_rate_before', (t_w + 2, t_b)), ('writer_rate_prepare', (p['start'], p['end']))):
+        e[key] = call_worker(c, 'oprate', '--since', str(a), '--until', str(b))
+    e['writer_errors_prepare'] = writer_errors(c, p['start'])
+    # prepare once more, as migrate.yml does right before its window (and an operator who prepared
+    # the day before): it catches up with what the writer did since, so that the cut-over finds only
+    # the changes of the last seconds
+    print('   prepare again: catch up (writer running) ...', flush=True)
+    e['prepare_again'] = online_module(c, 'prepare', args)
+
+    # both cut-overs from the same prepared database: a byte copy of it, the writer stopped meanwhile
+    writer(c, 'stop')
+    e['copy_prepared_seconds'] = call_worker(c, 'clone')['seconds']
+
+    # (b) lock-only: the writer keeps running through the cut-over
+    writer(c, 'start')
+    wait_for_commit(c, time.time())
+    time.sleep(args.window_gap)
+    print('   cut-over, lock only (writer running) ...', flush=True)
+    b = online_module(c, 'cutover', args)
+    time.sleep(3)
+    wait_for_commit(c, b['end'])
+    lines = latencies(c)
+    b['writer_max_wait_ms'] = latency_stats(lines, b['start'], b['end'] + 3)['max_ms']
+    b['writer_during'] = latency_stats(lines, b['start'], b['end'] + 3)
+    b['longest_commit_gap_seconds'] = longest_gap(lines, b['start'], b['end'])
+    b['writer_errors'] = writer_errors(c, b['start'])
+    b['check'] = check_writer_log(c)
+    e['lock_only'] = b
+
+    # (a) application stopped: the copy of the prepared database back, the writer on it for a moment
+    # (changes since prepare, as between migrate.yml's prepare and its stop), then stop, cut-over, start
+    writer(c, 'stop')
+    call_worker(c, 'restore')
+    writer(c, 'start')
+    wait_for_commit(c, time.time())
+    time.sleep(args.window_gap)
+    print('   cut-over, application stopped ...', flush=True)
+    t_stop = time.time()
+    writer(c, 'stop')
+    t_stopped = time.time()
+    a = online_module(c, 'cutover', args)
+    writer(c, 'start')
+    t_started = time.time()
+    first = wait_for_commit(c, t_started - 0.5)
+    lines = latencies(c)
+    a['application_stopped_seconds'] = round(t_started - t_stop, 3)
+    a['writer_stop_seconds'] = round(t_stopped - t_stop, 3)
+    a['last_commit_before'] = max(t for t, _s in lines if t < t_stop)
+    a['first_commit_after'] = first
+    a['no_commit_seconds'] = round(first - a['last_commit_before'], 3)
+    a['writer_errors'] = writer_errors(c, t_started)
+    time.sleep(2)
+    a['check'] = check_writer_log(c)
+    e['app_stopped'] = a
+    writer(c, 'stop')
+    e['load_after'] = loadavg()
+    return e
+
+
+def run_windows(c, args, tpl, out):
+    """Every size of --window-sizes: the offline methods (those of the main run at its size, else
+    --window-offline on that size's template), and the online run."""
+    out['windows'] = {}
+    for size in [int(x) for x in args.window_sizes.split()]:
+        if size == args.rows:
+            tdb, wtpl, offline = args.template_db, tpl, out['methods']
+        else:
+            tdb = 'soar_n%d_d%d' % (size, args.days)
+            wtpl = call_worker(c, 'template', '--db', tdb)
+            offline = {}
+        w = {'rows': wtpl['rows'], 'table': wtpl}
+        print()
+        print('== window at %d rows (heap %.0f MiB, indexes %.0f MiB)' % (
+            wtpl['rows'], wtpl['heap_bytes'] / 1048576.0, wtpl['index_bytes'] / 1048576.0))
+        if size != args.rows:
+            run_methods(c, args, args.window_offline.split(), wtpl, out, template_db=tdb, into=offline,
+                        queries=False)
+        w['offline'] = offline
+        w['online'] = run_online(c, args, tdb)
+        print_online(w)
+        out['windows'][str(wtpl['rows'])] = w
+    call_worker(c, 'dropcopy')
+
+
+def offline_window(w):
+    """The offline window at a size: the module with jobs 2 (c2) if run, else jobs 1 (c1)."""
+    for m in ('c2', 'c1'):
+        if m in w['offline']:
+            return m, w['offline'][m]['seconds']
+    return None, None
+
+
+def print_online(w):
+    o = w['online']
+    p, a, b = o['prepare'], o['app_stopped'], o['lock_only']
+    print('   %-58s %8.1f s' % ('prepare (writer running), module wall', p['seconds']))
+    print('   %-58s %8.1f s   (%s changes pending after it)' % (
+        'prepare again (catch-up), module wall', o['prepare_again']['seconds'], o['prepare_again']['pending_changes']))
+    for key, label in (('latency_before', 'writer latency before'), ('latency_prepare', 'writer latency during prepare'),
+                       ('latency_capture_only', 'writer latency after prepare (capture only)')):
+        st = o[key]
+        print('   %-58s p50 %6.1f ms  p99 %7.1f ms  max %7.1f ms  (%d transactions)' % (
+            label, st['p50_ms'] or 0, st['p99_ms'] or 0, st['max_ms'] or 0, st['transactions']))
+    for key, label in (('writer_rate_before', 'writer reached, before'), ('writer_rate_prepare', 'writer reached, during prepare')):
+        r = o.get(key)
+        if r:
+            print('   %-58s %.0f inserts/s, %.1f updates/s, %.1f deletes/s' % (
+                label, r['inserts_per_second'], r['updates_per_second'], r['deletes_per_second']))
+    sz = o['sizes_after_prepare']
+    print('   %-58s table %.0f MiB, built %.0f MiB, change log %.1f MiB' % (
+        'disk after prepare', sz['table_bytes'] / 1048576.0, sz['built_bytes'] / 1048576.0,
+        (sz['change_log_bytes'] or 0) / 1048576.0))
+    print('   %-58s %8.1f s   (module wall %.1f s, window %.2f s, %s attempt(s), %s changes)' % (
+        '(a) application stopped: writer stop -> start', a['application_stopped_seconds'], a['seconds'],
+        a['window_seconds'] or 0, a['lock_attempts'], a['window_changes']))
+    print('   %-58s %8.1f s' % ('    no commit of the writer for', a['no_commit_seconds']))
+    print('   %-58s %8.2f s   (module wall %.1f s, %s attempt(s), %s changes)' % (
+        '(b) lock only: window (lock held)', b['window_seconds'] or 0, b['seconds'], b['lock_attempts'],
+        b['window_changes']))
+    print('   %-58s (a) %s, (b) %s' % (
+        'keys verified in the window (its log line)', a.get('window_keys_verified'), b.get('window_keys_verified')))
+    print('   %-58s %8.2f s   (longest time without a commit %.2f s; %d failed batches)' % (
+        '    longest writer transaction', (b['writer_max_wait_ms'] or 0) / 1000.0,
+        b['longest_commit_gap_seconds'] or 0, len(b['writer_errors'])))
+    m, secs = offline_window(w)
+    if secs:
+        print('   %-58s %8.1f s   (%s)' % ('(c) offline: module wall (application stopped throughout)', secs, m))
+    for name, r in (('(a)', a), ('(b)', b)):
+        ck = r['check']
+        print('   %-58s %s' % ('table vs the writer\'s log after %s' % name, check_line(ck)))
+
+
+def check_line(ck):
+    if 'logged' not in ck:
+        return 'NOT CHECKED: %s' % ck.get('error')
+    return '%s: %d inserts, %d updates, %d deletes logged; missing %d, doubled %d, stale %d, resurrected %d' % (
+        'ok' if ck.get('ok') else 'MISMATCH', ck['logged']['inserts'], ck['logged']['updates'],
+        ck['logged']['deletes'], ck.get('missing', 0), ck.get('doubled', 0), ck.get('stale', 0),
+        ck.get('resurrected', 0))
+
+
+def summarize_windows(out):
+    ws = out.get('windows')
+    if not ws:
+        return
+    print()
+    print('%-12s %10s %10s %10s %12s %10s %10s %12s %10s' % (
+        'rows', 'offline s', '(a) app', '(a) lock', '(b) lock s', '(b) wait', 'p50 ms', 'p99 ms', 'checks'))
+    print('%-12s %10s %10s %10s %12s %10s %10s %12s %10s' % (
+        '', '', 'stopped s', 'held s', 'held', 'max s', 'bef/prep', 'bef/prep', ''))
+    targets = {}
+    for key in sorted(ws, key=int):
+        w = ws[key]
+        o = w['online']
+        a, b = o['app_stopped'], o['lock_only']
+        _m, off = offline_window(w)
+        lb, lp = o['latency_before'], o['latency_prepare']
+        ok = a['check'].get('ok') and b['check'].get('ok')
+        print('%-12s %10s %10.1f %10.2f %12.2f %10.2f %4.0f/%-5.0f %5.0f/%-6.0f %10s' % (
+            key, ('%.1f' % off) if off else '-', a['application_stopped_seconds'], a['window_seconds'] or 0,
+            b['window_seconds'] or 0, (b['writer_max_wait_ms'] or 0) / 1000.0, lb['p50_ms'] or 0, lp['p50_ms'] or 0,
+            lb['p99_ms'] or 0, lp['p99_ms'] or 0, 'ok' if ok else 'MISMATCH'))
+        t = {'online_window_at_most_15s': max(a['application_stopped_seconds'], b['window_seconds'] or 0) <= 15,
+             'lock_only_no_wait_over_2s': (b['writer_max_wait_ms'] or 0) <= 2000,
+             'prepare_p99_within_2x_before': (lp['p99_ms'] or 0) <= 2 * (lb['p99_ms'] or 0),
+             'prepare_p99_ratio': round((lp['p99_ms'] or 0) / lb['p99_ms'], 2) if lb['p99_ms'] else None,
+             'writer_log_checks_ok': bool(ok)}
+        floor = w['offline'].get('d', {}).get('seconds')
+        if floor and off:
+            t['offline_ratio_to_floor'] = round(off / floor, 2)
+            t['offline_within_1.1x_floor'] = off <= 1.1 * floor
+            an = w['offline'].get('c2', {}).get('analyze_alone')
+            dan = dict(w['offline']['d'].get('steps', [])).get('analyze')
+            if an:
+                t['analyze_partitioned_seconds'] = an['seconds']
+                t['analyze_plain_seconds'] = dan
+                t['offline_ratio_to_floor_without_analyze_difference'] = round(
+                    (off - an['seconds'] + (dan or 0)) / floor, 2)
+        targets[key] = t
+    out['window_targets'] = targets
+    print('(a): seconds from the writer\'s stop to its start around phase cutover, and the module\'s window '
+          '(lock held); (b): the writer left running, the window and its longest transaction; latency: the '
+          'writer\'s transactions (600 inserts/s + updates + deletes, one transaction per 0.2 s), p50/p99 '
+          'before the migration and during prepare.')
+    for key in sorted(targets, key=int):
+        t = targets[key]
+        print('targets at %s rows: online window <= 15 s: %s; lock-only, no writer wait > 2 s: %s; writer p99 during '
+              'prepare within 2x of before (%.2fx): %s; table = writer\'s log: %s%s' % (
+                  key, met(t['online_window_at_most_15s']), met(t['lock_only_no_wait_over_2s']),
+                  t['prepare_p99_ratio'] or 0, met(t['prepare_p99_within_2x_before']), met(t['writer_log_checks_ok']),
+                  ('; offline %.2fx the floor (target <= 1.1: %s; ANALYZE of the partitions alone %.1f s against '
+                   '%.1f s for the plain table)' % (
+                       t['offline_ratio_to_floor'], met(t['offline_within_1.1x_floor']),
+                       t.get('analyze_partitioned_seconds') or 0, t.get('analyze_plain_seconds') or 0))
+                  if 'offline_ratio_to_floor' in t else ''))
+
+
+def met(flag):
+    return 'met' if flag else 'MISSED'
+
+
+# ---------------------------------------------------------------------------------- the plot
+
+def suite_windows(out, results_dir):
+    """The windows of this run, and those of earlier result files of the same suite for sizes this
+    run did not measure (the newest file first): {rows: (window, file)}."""
+    found = {}
+    for key, w in (out.get('windows') or {}).items():
+        found[key] = (w, 'this run')
+    docs = []
+    for name in os.listdir(results_dir):
+        if re.match(r'^%s-[0-9]+\.json$' % re.escape(out['suite']), name):
+            try:
+                with open(os.path.join(results_dir, name)) as f:
+                    docs.append((json.load(f), name))
+            except (OSError, ValueError):
+                continue
+    for doc, name in sorted(docs, key=lambda d: d[0].get('started', ''), reverse=True):
+        for key, w in (doc.get('windows') or {}).items():
+            found.setdefault(key, (w, name))
+    return found
+
+
+def window_plot(out, path, results_dir):
+    """An SVG (written by hand, no plotting library): window seconds against the table's rows, log
+    scale, for the offline migration and both online cut-overs; sizes this run did not measure are
+    taken from earlier result files of the suite."""
+    found = suite_windows(out, results_dir)
+    ws = dict((k, w) for k, (w, _f) in found.items())
+    out['plot_sources'] = dict((k, f) for k, (_w, f) in found.items())
+    sizes = sorted(int(k) for k in ws)
+    if not sizes:
+        return None
+    series = [
+        ('offline: application stopped for the whole migration', '#c0392b',
+         [(n, offline_window(ws[str(n)])[1]) for n in sizes]),
+        ('online, application stopped: writer stop -> start', '#2471a3',
+         [(n, ws[str(n)]['online']['app_stopped']['application_stopped_seconds']) for n in sizes]),
+        ('online, lock only: lock held (window_seconds)', '#239b56',
+         [(n, ws[str(n)]['online']['lock_only']['window_seconds']) for n in sizes]),
+        ('online, lock only: longest writer transaction', '#7d3c98',
+         [(n, (ws[str(n)]['online']['lock_only']['writer_max_wait_ms'] or 0) / 1000.0) for n in sizes]),
+    ]
+    import math
+    vals = [v for _l, _c, pts in series for _n, v in pts if v]
+    lo = 10 ** math.floor(math.log10(max(min(vals), 0.01)))
+    hi = 10 ** math.ceil(math.log10(max(vals)))
+    if hi <= lo:
+        hi = lo * 10
+    W, H, L, R, T, B = 720, 440, 70, 20, 40, 150
+    pw, ph = W - L - R, H - T - B
+    xmax = max(sizes) * 1.1
+
+    def X(n):
+        return L + pw * n / xmax
+
+    def Y(v):
+        v = max(v, lo)
+        return T + ph * (1 - (math.log10(v) - math.log10(lo)) / (math.log10(hi) - math.log10(lo)))
+
+    e = []
+    e.append('<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" '
+             'font-family="sans-serif" font-size="12">' % (W, H, W, H))
+    e.append('<rect width="100%" height="100%" fill="white"/>')
+    e.append('<text x="%d" y="22" font-size="14" font-weight="bold">Window against table size (%s, PostgreSQL %s, '
+             'pg_partman %s)</text>' % (L, out['suite'], out['host']['postgresql'], out['host']['partman']))
+    d = lo
+    while d <= hi * 1.0001:
+        y = Y(d)
+        e.append('<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#ddd"/>' % (L, y, L + pw, y))
+        e.append('<text x="%d" y="%.1f" text-anchor="end">%s s</text>' % (L - 6, y + 4, ('%g' % d)))
+        d *= 10
+    step = 2000000 if xmax > 4000000 else (500000 if xmax > 1000000 else 100000)
+    n = 0
+    while n <= xmax:
+        x = X(n)
+        e.append('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#eee"/>' % (x, T, x, T + ph))
+        e.append('<text x="%.1f" y="%d" text-anchor="middle">%gM</text>' % (x, T + ph + 16, n / 1e6))
+        n += step
+    e.append('<rect x="%d" y="%d" width="%d" height="%d" fill="none" stroke="#333"/>' % (L, T, pw, ph))
+    e.append('<text x="%d" y="%d" text-anchor="middle">rows in fixes</text>' % (L + pw / 2, T + ph + 34))
+    e.append('<text transform="translate(16,%d) rotate(-90)" text-anchor="middle">seconds (log scale)</text>'
+             % (T + ph / 2))
+    for i, (label, color, pts) in enumerate(series):
+        pts = [(n, v) for n, v in pts if v]
+        if len(pts) > 1:
+            e.append('<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>' % (
+                color, ' '.join('%.1f,%.1f' % (X(n), Y(v)) for n, v in pts)))
+        for n, v in pts:
+            e.append('<circle cx="%.1f" cy="%.1f" r="4" fill="%s"/>' % (X(n), Y(v), color))
+            e.append('<text x="%.1f" y="%.1f" fill="%s">%s</text>' % (X(n) + 7, Y(v) - 6, color,
+                                                                      ('%.1f' % v) if v >= 1 else ('%.2f' % v)))
+        ly = T + ph + 56 + i * 20
+        e.append('<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="3"/>' % (L, ly - 4, L + 24, ly - 4,
+                                                                                           color))
+        e.append('<text x="%d" y="%d">%s</text>' % (L + 32, ly, label))
+    e.append('</svg>')
+    with open(path, 'w') as f:
+        f.write('\n'.join(e) + '\n')
+    return path
 
 
 def memory_comparison(results_dir, suite):

@@ -8,10 +8,20 @@
 #   BENCH_METHODS  which methods, in order (default "d a b c1 c2"; c1/c2 = the module with jobs 1/2)
 #   BENCH_QUERY_RUNS  runs per query, the median is reported (default 11)
 #   BENCH_REPEAT   runs of each method, each on a fresh copy; the fastest is reported (default 1)
+#   BENCH_HOST     name of the bench container (default soar-partman-bench); SOAR_IMAGE another image
 #   BENCH_CLEAN=1  remove the bench container at the end (default: keep it; the loaded template
-#                  database is reused by the next run with the same BENCH_ROWS and BENCH_DAYS)
+#                  databases are reused by the next run with the same rows and BENCH_DAYS)
+#   BENCH_WINDOW_SIZES  rows of the tables on which the online windows are measured, beside the
+#                  offline window (default "2000000 10000000"; "" = none). A size other than
+#                  BENCH_ROWS gets its own template database and runs BENCH_WINDOW_OFFLINE there.
+#   BENCH_WINDOW_OFFLINE  offline methods at a window size other than BENCH_ROWS (default "d c2")
+#   BENCH_WRITER_RATE, BENCH_WRITER_UPDATE_RATE, BENCH_WRITER_DELETE_RATE  the stand-in writer
+#                  during the online runs: inserts, updates, deletes per second (600, 50, 5)
+#   BENCH_LATENCY_SECONDS  seconds of writer latency measured before the migration and after
+#                  prepare (default 30)
 #
-# Results: printed, and written to bench/results/<suite>-<rows>.json.
+# Results: printed, and written to bench/results/<suite>-<rows>.json; the plot of the windows to
+# bench/results/window-<suite>.svg.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -22,7 +32,9 @@ days=${BENCH_DAYS:-35}
 methods=${BENCH_METHODS:-d a b c1 c2}
 query_runs=${BENCH_QUERY_RUNS:-11}
 repeat=${BENCH_REPEAT:-1}
-name=soar-partman-bench
+window_sizes=${BENCH_WINDOW_SIZES-2000000 10000000}
+window_offline=${BENCH_WINDOW_OFFLINE:-d c2}
+name=${BENCH_HOST:-soar-partman-bench}
 template_db=soar_n${rows}_d${days}
 results=$root/bench/results
 mkdir -p "$results"
@@ -48,14 +60,20 @@ shm=$(docker inspect -f '{{.HostConfig.ShmSize}}' "$name" 2>/dev/null || echo 0)
 [ "$shm" -ge 2147483648 ] || docker rm -f "$name" >/dev/null 2>&1 || true
 tests/images/start-host.sh "$name" "$suite" --shm-size=2g
 
-echo "== provisioning: PostgreSQL, PostGIS, $rows fixes over $days days in database $template_db, pg_partman"
-t0=$(date +%s)
-ansible-playbook -i "$name," -c community.docker.docker bench/provision.yml \
-  -e ansible_python_interpreter=/usr/bin/python3 \
-  -e "bench_template_db=$template_db" -e "bench_rows=$rows" -e "bench_days=$days" \
-  -e soar_fixture_writer=false >"$results/provision-$suite-$rows.log" 2>&1 || {
-  tail -40 "$results/provision-$suite-$rows.log"; exit 1; }
-echo "   done in $(( $(date +%s) - t0 ))s (log: bench/results/provision-$suite-$rows.log)"
+# One template database per size (BENCH_ROWS and each window size), loaded once and kept.
+# shellcheck disable=SC2086  # the sizes are a list of words
+for n in $(printf '%s\n' "$rows" $window_sizes | awk '!seen[$0]++'); do
+  echo "== provisioning: PostgreSQL, PostGIS, $n fixes over $days days in database soar_n${n}_d${days}, pg_partman, the writer"
+  t0=$(date +%s)
+  ansible-playbook -i "$name," -c community.docker.docker bench/provision.yml \
+    -e ansible_python_interpreter=/usr/bin/python3 \
+    -e "bench_template_db=soar_n${n}_d${days}" -e "bench_rows=$n" -e "bench_days=$days" \
+    -e "bench_writer_rate=${BENCH_WRITER_RATE:-600}" -e "bench_writer_update_rate=${BENCH_WRITER_UPDATE_RATE:-50}" \
+    -e "bench_writer_delete_rate=${BENCH_WRITER_DELETE_RATE:-5}" \
+    -e soar_fixture_writer=false >"$results/provision-$suite-$n.log" 2>&1 || {
+    tail -40 "$results/provision-$suite-$n.log"; exit 1; }
+  echo "   done in $(( $(date +%s) - t0 ))s (log: bench/results/provision-$suite-$n.log)"
+done
 
 # The worker half of bench.py runs inside the host as postgres; the module's peak memory is read
 # by a python3 wrapper used as the module's interpreter (see bench.py, maxrss_wrapper).
@@ -64,7 +82,9 @@ docker cp bench/bench.py "$name:/usr/local/lib/bench.py" >/dev/null
 
 "$python" bench/bench.py run --container "$name" --suite "$suite" --rows "$rows" --days "$days" \
   --template-db "$template_db" --methods "$methods" --query-runs "$query_runs" --repeat "$repeat" \
-  --output "$results/$suite-$rows.json" --started "$start"
+  --output "$results/$suite-$rows.json" --started "$start" \
+  --window-sizes "$window_sizes" --window-offline "$window_offline" \
+  --latency-seconds "${BENCH_LATENCY_SECONDS:-30}" --plot "$results/window-$suite.svg"
 
 if [ "${BENCH_CLEAN:-0}" = 1 ]; then
   docker rm -f "$name" >/dev/null
