@@ -24,3 +24,59 @@ def estimate_seconds(rows, table_bytes, index_bytes):
 def disk_needed(table_bytes, index_bytes, margin=1.1):
     """A second copy of the heap plus its indexes, with a margin."""
     return int((table_bytes + index_bytes) * margin)
+
+
+# The whole window from the preflight's measurement on a sample (migration/sample.py): the sample is
+# one partition's worth of rows, and the migration does per partition what was timed on it, so each
+# kind of work scales with rows_total / sample rows (ANALYZE with the partitions: it samples at most
+# 30000 rows of each). The sample's figures are its backend's CPU seconds where the module can read
+# them (else wall seconds). The factors turn that work on a TEMP table (no WAL, local buffers, one
+# statement, no parallel workers) into the real phases' seconds; they were fitted on the demo at 1M
+# rows (PostgreSQL 15: migration_jobs 2, 37.6 s in the module; jobs 1, 62 s, README "How long it
+# takes") with the sample's CPU figures measured there (per 33333 rows: copy 0.065 s, 17 builds
+# 0.33 s, 4 foreign keys 0.17 s, ANALYZE 0.44 s). On the quieter benchmark host (2M rows) they
+# overestimate by up to 1.5x: a guide, not a promise.
+COPY_FACTOR = 2.6
+INDEX_FACTOR = 2.2
+FK_FACTOR = 0.9
+ANALYZE_FACTOR = 1.3
+VERIFY_FACTOR = 0.4       # the old table's GROUP BY and each partition's count, against the sample's copy
+SECONDS_FIXED = 2.0       # rename, parent, create_parent, configure
+SECONDS_PER_PARTITION = 0.05
+# What a second connection adds (2 connections on 2 cores: 1.6x, README "Benchmark")
+PARALLEL_GAIN = 0.6
+
+
+def parallel_speedup(jobs):
+    return 1.0 + PARALLEL_GAIN * (max(int(jobs or 1), 1) - 1)
+
+
+def window_estimate(sample, rows_total, partitions, jobs):
+    """Seconds of each phase and their sum, scaled from the sample's timings; None without a sample.
+    With jobs > 1 the copy and the index phase (builds, foreign keys and ANALYZE beside them) run on
+    jobs connections; the verification on one."""
+    if not sample or not sample.get('rows'):
+        return None
+    scale = float(max(rows_total or 0, 0)) / float(sample['rows'])
+    speed = parallel_speedup(jobs)
+    builds = sample['indexes'] * scale * INDEX_FACTOR
+    keys = sample['foreign_keys'] * scale * FK_FACTOR
+    analyze = sample['analyze'] * max(int(partitions or 0), 1) * ANALYZE_FACTOR
+    if jobs > 1:
+        # ANALYZE is one statement on one connection beside the builds and keys on the others: the
+        # phase lasts as long as the longer of the two
+        work = (builds + keys + analyze) / speed
+        phase = max(work, analyze)
+        share = phase / (builds + keys + analyze) if builds + keys + analyze else 0
+        builds, keys, analyze = builds * share, keys * share, analyze * share
+    phases = {
+        'prepare': SECONDS_FIXED + SECONDS_PER_PARTITION * max(int(partitions or 0), 0),
+        'copy': sample['copy'] * scale * COPY_FACTOR / speed,
+        'indexes': builds,
+        'foreign_keys': keys,
+        'analyze': analyze,
+        'verify': sample['copy'] * scale * VERIFY_FACTOR,
+    }
+    phases = dict((k, round(v, 1)) for k, v in phases.items())
+    return {'phases': phases, 'seconds': int(round(sum(phases.values()))), 'sample_rows': int(sample['rows']),
+            'scale': round(scale, 2)}

@@ -346,7 +346,9 @@ def summary_lines(sets, maintenance):
         line += ', default partition %d rows' % (s['default_rows'] or 0)
         out.append(line)
     m = maintenance
-    out.append('maintenance by %s: last success %s, last run %s (%s)%s' % (
-        m.get('backend'), m.get('last_success') or 'never', m.get('last_run') or 'never', m.get('last_status'),
+    # "last run never", not "never (never)": the status is said only of a run that happened
+    last_run = ('%s (%s)' % (m['last_run'], m.get('last_status'))) if m.get('last_run') else 'never'
+    out.append('maintenance by %s: last success %s, last run %s%s' % (
+        m.get('backend'), m.get('last_success') or 'never', last_run,
         (': %s' % m['message']) if m.get('message') and m.get('last_status') == 'failed' else ''))
     return out

@@ -8,6 +8,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import threading
 import time
 
 from ansible_collections.soar.partman.plugins.module_utils.human import format_eta
@@ -69,3 +70,68 @@ class Progress(object):
                 self.log(self.message(where))
             return True
         return False
+
+
+class Phase(object):
+    """Progress of one phase after the copy (index builds, foreign keys and ANALYZE, partitions
+    verified, a revert's partitions): units done of total, counted from several threads, written
+    through write(connection, record) at most every `every` seconds and when the last unit is done.
+    The record (what the state row's progress.phase holds, status.py reads it) is plain data:
+    step (the step recorded when the phase is over), unit, done, total, start_done (done when this
+    run began the phase: a resumed run's rate counts only its own work) and seconds (since then)."""
+
+    def __init__(self, step, unit, total, write=None, done=0, every=1.0, clock=time.time):
+        self.step = step
+        self.unit = unit
+        self.total = max(int(total or 0), 0)
+        self.done = self.start_done = min(int(done or 0), self.total)
+        self.write = write
+        self.every = every
+        self.clock = clock
+        self.started = clock()
+        self.last_write = None
+        self.lock = threading.Lock()
+
+    def record(self):
+        return {'step': self.step, 'unit': self.unit, 'done': self.done, 'total': self.total,
+                'start_done': self.start_done, 'seconds': round(self.clock() - self.started, 3)}
+
+    def start(self, conn):
+        """Write the record once at the start of the phase (0 of total, or where a resume starts)."""
+        with self.lock:
+            self.last_write = self.clock()
+            rec = self.record()
+        if self.write:
+            self.write(conn, rec)
+
+    def add(self, conn, units=1):
+        """Count units done; write the record on conn when due. Returns True when it wrote."""
+        with self.lock:
+            self.done = min(self.done + int(units), self.total)
+            now = self.clock()
+            due = self.done >= self.total or self.last_write is None or now - self.last_write >= self.every
+            if due:
+                self.last_write = now
+            rec = self.record()
+        if due and self.write:
+            self.write(conn, rec)
+        return due
+
+
+def phase_figures(record, since_write=0.0):
+    """done, total, percent, rate (units/s) and seconds left of a phase record, as status.py shows
+    them; since_write: seconds since the record was written (the time left counts down)."""
+    if not record:
+        return None
+    done, total = int(record.get('done') or 0), int(record.get('total') or 0)
+    seconds = float(record.get('seconds') or 0)
+    worked = done - int(record.get('start_done') or 0)
+    rate = worked / seconds if seconds > 0 and worked > 0 else None
+    eta = None
+    if rate:
+        eta = max(int(round((total - done) / rate - max(float(since_write or 0), 0))), 0)
+    elif done >= total:
+        eta = 0
+    return {'step': record.get('step'), 'unit': record.get('unit'), 'done': done, 'total': total,
+            'percent': round(100.0 * done / total, 1) if total else 100.0,
+            'per_second': round(rate, 2) if rate is not None else None, 'eta_seconds': eta}

@@ -158,3 +158,24 @@ def partition_sums(db, schema, table):
     rows = db.query(sql.SQL('SELECT sum(rows) AS rows, sum(seconds) AS seconds FROM {}.{} WHERE table_name = %s').format(
         sql.Identifier(schema), sql.Identifier(PARTS)), (table,))
     return (rows[0]['rows'], rows[0]['seconds']) if rows else (None, None)
+
+
+def record_phase(db, schema, table, record):
+    """Write a phase's progress record (progress.Phase) into the state row's progress.phase, in a
+    transaction of its own on db, the other keys of progress kept. It never waits: a row locked by
+    another writer is skipped (the next record follows), and a failure is rolled back and ignored,
+    because a progress line must never stop the migration. Returns True when written."""
+    try:
+        db.execute(sql.SQL(
+            "UPDATE {s}.{t} SET progress = coalesce(progress, '{{}}'::jsonb) || jsonb_build_object('phase', %s::jsonb), "
+            "updated_at = now() WHERE table_name = (SELECT table_name FROM {s}.{t} WHERE table_name = %s "
+            "FOR NO KEY UPDATE SKIP LOCKED)").format(s=sql.Identifier(schema), t=sql.Identifier(STATE)),
+            (json.dumps(record), table), record=False)
+        db.commit()
+        return True
+    except Exception:  # psycopg2.Error; the progress record is best effort
+        try:
+            db.rollback()
+        except Exception:
+            pass
+        return False

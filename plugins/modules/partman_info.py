@@ -264,9 +264,12 @@ migration:
       C(rows_total), C(rows_copied), C(message), C(started_at), C(finished_at) (null without a row),
       C(old_table) (as recorded, else computed from O(old_suffix)), C(old_recorded), C(old_exists),
       C(running) (a run holds the migration lock), C(lock) (its sessions - C(pid), C(application), C(state),
-      C(since)), C(lock_message) (the refusal a second run gets), C(current_query), C(progress) (C(rows_done),
-      C(rows_total), C(percent), C(rows_per_second), C(eta_seconds), C(elapsed_seconds)) and C(line) (one line
-      for people).
+      C(since), C(idle_seconds), C(busy_sessions), the other sessions of the run running a statement), C(lock_message) (the
+      refusal a second run gets; it says to wait for a run at work, to check and then end a stuck one), C(current_query), C(progress) (C(rows_done),
+      C(rows_total), C(percent), C(rows_per_second), C(eta_seconds), C(elapsed_seconds)), C(phase) (the phase after
+      the copy running now, from the state row's C(progress.phase) - C(step), C(unit), C(done), C(total), C(percent),
+      C(per_second), C(eta_seconds); null when none runs or an older version wrote the row), C(updated_at) (when the
+      state row was last written) and C(line) (one line for people).
   returned: when O(gather) contains C(migration)
   type: dict
   sample: {"table": "public.fixes", "kind": "partitioned", "step": "partitioned", "direction": "forward",

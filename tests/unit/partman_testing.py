@@ -9,6 +9,8 @@ import datetime
 import yaml
 
 UTC = datetime.timezone.utc
+# what a statement writing a phase's progress record into the state row holds (state.record_phase)
+PHASE_RECORD = "jsonb_build_object('phase'"
 
 
 def render(composable):
@@ -79,8 +81,13 @@ class FakeDb(object):
         pass
 
     def texts(self):
-        """The statements run, rendered."""
-        return [t for t, _p in self.statements]
+        """The statements run, rendered, without the progress records (progress_records)."""
+        return [t for t, _p in self.statements if PHASE_RECORD not in t]
+
+    def progress_records(self):
+        """The phase progress records written into the state row (state.record_phase), in order."""
+        import json
+        return [json.loads(p[0]) for t, p in self.statements if PHASE_RECORD in t]
 
 
 class FakeModule(object):

@@ -33,6 +33,8 @@ def configure(ctx, state, finished):
     if current is None:
         raise MigrationError("pg_partman has no configuration for %s (part_config row missing); register it "
                              "again with %s.create_parent or revert" % (ctx.key, ctx.partman_schema))
+    if finished:
+        control_check(ctx, current)
     diff = pm.config_differs(current, wanted)
     if finished and not diff:
         db.rollback()
@@ -53,3 +55,14 @@ def configure(ctx, state, finished):
         q, args = pm.run_maintenance(ctx.partman_schema, ctx.key)
         db.execute(q, args)
         db.commit()
+
+
+def control_check(ctx, current):
+    """A finished migration is partitioned by part_config.control: a run asking for another control
+    column is refused (not "migrated, nothing to do"), before anything is changed."""
+    if current.get('control') and current['control'] != ctx.control:
+        raise MigrationError(
+            "%s is migrated already and partitioned by %s (%s.part_config.control), not by %s: nothing was "
+            "changed. Set %s: %s (a migrated table cannot change its control column; rollback.yml, "
+            "then a new migration, would)." % (ctx.key, current['control'], ctx.partman_schema, ctx.control,
+                                               ctx.opt('control'), current['control']))

@@ -12,6 +12,7 @@ import time
 
 from ansible_collections.soar.partman.plugins.module_utils import catalog
 from ansible_collections.soar.partman.plugins.module_utils import ddl
+from ansible_collections.soar.partman.plugins.module_utils.migration import phases
 
 try:
     from psycopg2 import sql
@@ -23,13 +24,20 @@ def run(ctx, state):
     db = ctx.db
     snap = state['snapshot']
     poid = ctx.parent_oid()
-    for con in snap['constraints']:
-        if con['type'] != 'f' or ctx.on_parent('constraint', con['name']):
+    # counted: each outgoing foreign key, each inbound one re-pointed, ANALYZE (when still to do)
+    fks = [con for con in snap['constraints'] if con['type'] == 'f']
+    # online: re-pointed in the window (cutover.py), not here
+    repoint = [fk for fk in snap['inbound_fks'] if fk['repoint'] and not ctx.built_aside]
+    phase = phases.start(ctx, db, 'constrained', len(fks) + len(repoint) + (0 if ctx.analyzed else 1))
+    for con in fks:
+        if ctx.on_parent('constraint', con['name']):
+            phase.add(db)
             continue
         db.execute(ddl.add_constraint(ctx.t_target, con['name'], con['def']))
         if con.get('comment'):
             db.execute(ddl.comment_on('constraint', con['name'], ctx.t_target), (con['comment'],))
         db.commit()
+        phase.add(db)
     for trg in snap['triggers']:
         if db.scalar('SELECT 1 FROM pg_trigger WHERE tgrelid = %s AND tgname = %s', (poid, trg['name'])):
             continue
@@ -40,20 +48,19 @@ def run(ctx, state):
         if trg['enabled'] in ('D', 'A', 'R'):  # created enabled (O)
             db.execute(ddl.trigger_state(ctx.t_target, trg['name'], trg['enabled']))
         db.commit()
-    for fk in [] if ctx.built_aside else snap['inbound_fks']:  # online: re-pointed in the window
-        if not fk['repoint']:
-            continue
+    for fk in repoint:
         ref = sql.Identifier(fk['schema'], fk['tablename'])
         target = catalog.constraint_target(db, fk['schema'], fk['tablename'], fk['name'])
-        if target == poid:
-            continue
-        if target is not None:
-            db.execute(ddl.drop_constraint(ref, fk['name']))
-        db.execute(ddl.add_constraint(ref, fk['name'], fk['def']))
-        db.commit()
+        if target != poid:
+            if target is not None:
+                db.execute(ddl.drop_constraint(ref, fk['name']))
+            db.execute(ddl.add_constraint(ref, fk['name'], fk['def']))
+            db.commit()
+        phase.add(db)
     db.rollback()
     if not ctx.analyzed:  # done during the index builds of this run (jobs > 1)
         analyze_parent(ctx, db)
+        phase.add(db)
 
 
 def analyze_parent(ctx, db, beside_builds=False):

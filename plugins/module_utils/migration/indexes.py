@@ -14,6 +14,7 @@ import time
 from ansible_collections.soar.partman.plugins.module_utils import catalog
 from ansible_collections.soar.partman.plugins.module_utils import ddl
 from ansible_collections.soar.partman.plugins.module_utils.migration.constraints import analyze_parent
+from ansible_collections.soar.partman.plugins.module_utils.migration import phases
 from ansible_collections.soar.partman.plugins.module_utils.migration.context import MigrationError
 from ansible_collections.soar.partman.plugins.module_utils.names import quote_ident, unique_name
 
@@ -27,12 +28,16 @@ def run(ctx, state):
     db = ctx.db
     snap = state['snapshot']
     stmts = index_statements(ctx, snap)
+    todo = [s for s in stmts if not ctx.on_parent(s[3], s[2])]
+    phase = phases.start(ctx, db, 'indexed', len(todo))
     if ctx.p['jobs'] > 1:
         # ANALYZE alongside the builds, unless an index has expressions (their statistics are
         # gathered only once the index exists): then it stays after the indexes, in step constrained
-        build_child_indexes(ctx, snap, stmts, analyze=not any(i.get('has_expressions') for i in snap['indexes']))
+        build_child_indexes(ctx, snap, stmts, analyze=not any(i.get('has_expressions') for i in snap['indexes']),
+                            phase=phase)
     for name, stmt, objname, kind, src in stmts:
         if ctx.on_parent(kind, objname):
+            phase.add(db)
             continue
         t0 = time.time()
         db.execute(stmt)
@@ -40,6 +45,7 @@ def run(ctx, state):
             target = ctx.t_target if kind == 'constraint' else sql.Identifier(ctx.target_schema, objname)
             db.execute(ddl.comment_on(kind, objname, target), (src['comment'],))
         db.commit()
+        phase.add(db)
         ctx.log('built %s in %.1fs' % (objname, time.time() - t0))
 
 
@@ -57,7 +63,7 @@ def index_statements(ctx, snap):
     return out
 
 
-def build_child_indexes(ctx, snap, stmts, analyze=False):
+def build_child_indexes(ctx, snap, stmts, analyze=False, phase=None):
     """jobs > 1: build each index on each child on `jobs` connections;
     the parent-level statement then attaches them instead of building.
     The connections are the parallelism: each builds without PostgreSQL's
@@ -68,7 +74,8 @@ def build_child_indexes(ctx, snap, stmts, analyze=False):
     so that the two want the same child at most about once.
     The outgoing foreign keys are added to each child here as well, so that
     their validation runs beside the builds; step constraints then adds them
-    to the parent, which attaches these instead of validating again."""
+    to the parent, which attaches these instead of validating again. phase (progress.Phase) counts
+    every task done, on its total."""
     parts = catalog.partitions(ctx.db, ctx.parent_oid())
     ctx.db.rollback()
     fks = child_foreign_keys(ctx, snap)
@@ -88,19 +95,22 @@ def build_child_indexes(ctx, snap, stmts, analyze=False):
         tasks.extend(_interleave_second_half(child_tasks, fk_tasks_behind))
         fk_tasks_behind = [child_fk_task(ctx, p, con) for con in fks]
     tasks.extend(fk_tasks_behind)
+    if phase is not None:
+        phase.total += len(tasks)
 
     def build(conn, task):
         q, check, wait_for_locks = task
         if q == 'ANALYZE':
             analyze_parent(ctx, conn, beside_builds=True)
-            return
-        if check and conn.scalar(*check):
+        elif check and conn.scalar(*check):
             conn.rollback()
-            return
-        if wait_for_locks:
-            conn.execute("SET LOCAL lock_timeout = 0", record=False)
-        conn.execute(q)
-        conn.commit()
+        else:
+            if wait_for_locks:
+                conn.execute("SET LOCAL lock_timeout = 0", record=False)
+            conn.execute(q)
+            conn.commit()
+        if phase is not None:
+            phase.add(conn)
 
     errors = ctx.in_parallel(tasks, build, settings={'max_parallel_maintenance_workers': '0'})
     if errors:

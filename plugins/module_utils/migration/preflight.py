@@ -13,9 +13,11 @@ import datetime
 
 from ansible_collections.soar.partman.plugins.module_utils import catalog
 from ansible_collections.soar.partman.plugins.module_utils.ddl import describe_inbound_fks, describe_key_change, widen_columns
-from ansible_collections.soar.partman.plugins.module_utils.estimate import disk_needed
+from ansible_collections.soar.partman.plugins.module_utils.estimate import disk_needed, window_estimate
+from ansible_collections.soar.partman.plugins.module_utils.human import human_seconds
 from ansible_collections.soar.partman.plugins.module_utils.human import human_bytes
 from ansible_collections.soar.partman.plugins.module_utils.intervals import add_interval, premake_buckets
+from ansible_collections.soar.partman.plugins.module_utils.migration import sample
 from ansible_collections.soar.partman.plugins.module_utils.migration.context import STEPS, MigrationError
 from ansible_collections.soar.partman.plugins.module_utils.names import NAMEDATALEN, datetime_format, qualified, quote_ident
 from ansible_collections.soar.partman.plugins.module_utils.plan import build_plan
@@ -192,6 +194,8 @@ def run(ctx, tbl):
     if problems:
         raise MigrationError('preflight found problems, nothing was changed:\n- ' + '\n- '.join(problems))
     ctx.db.rollback()
+    if ctx.check_mode:  # the day before and before the window; not again inside it
+        estimate_window(ctx, snap, buckets, rows)
     return snap
 
 
@@ -229,6 +233,39 @@ def online_problems(ctx, snap, cidx):
                             % (ctx.schema, relname))
     ctx.db.rollback()
     return problems
+
+
+# A sample whose wall time exceeds its CPU time this much tells of a busy server (the plan says so).
+LOADED_RATIO = 1.5
+
+
+def estimate_window(ctx, snap, buckets, rows):
+    """The plan's estimate of the whole window from a measurement on a sample of the table
+    (sample.measure), replacing the rough one from fixed rates; the rough one stays when the sample
+    cannot be taken (a warning says why)."""
+    own = (ctx.name, ctx.key, '%s.%s' % (quote_ident(ctx.schema), quote_ident(ctx.name)), quote_ident(ctx.name))
+    try:
+        measured = sample.measure(ctx, snap, buckets, own)
+    except Exception as e:  # psycopg2.Error; the estimate is a guide, the preflight goes on
+        ctx.db.rollback()
+        ctx.warn('the time estimate comes from fixed rates: measuring a sample of %s failed (%s)'
+                 % (ctx.key, str(e).strip()))
+        measured = None
+    est = window_estimate(measured, rows, len(buckets), ctx.p['jobs'])
+    if est is None:
+        ctx.plan['estimate_basis'] = 'fixed rates, no sample (rough)'
+        return
+    # the sample took longer than its CPU time: the server is busy now, and a window now would be too
+    cpu = sum(measured.get(k) or 0 for k in ('copy', 'indexes', 'foreign_keys', 'analyze', 'count'))
+    if measured.get('clock') == 'cpu' and cpu > 0 and measured.get('wall', 0) / cpu > LOADED_RATIO:
+        ctx.plan['estimated_seconds_at_current_load'] = int(round(est['seconds'] * measured['wall'] / cpu))
+    ctx.plan['estimated_seconds'] = est['seconds']
+    ctx.plan['estimated_time'] = human_seconds(est['seconds'])
+    ctx.plan['estimated_phases'] = est['phases']
+    ctx.plan['estimate_basis'] = ('an estimate from a sample of %d rows (one partition\'s worth) copied, indexed, '
+                                  'checked and analyzed in a temporary table (%s time), scaled %.1fx, with jobs %d'
+                                  % (est['sample_rows'], {'cpu': 'its CPU'}.get(measured.get('clock'), 'wall'),
+                                     est['scale'], ctx.p['jobs']))
 
 
 def future_rows_check(ctx, bound):

@@ -15,6 +15,7 @@ from ansible_collections.soar.partman.plugins.module_utils import catalog
 from ansible_collections.soar.partman.plugins.module_utils import ddl
 from ansible_collections.soar.partman.plugins.module_utils import partman as pm
 from ansible_collections.soar.partman.plugins.module_utils import state as st
+from ansible_collections.soar.partman.plugins.module_utils.migration import phases
 from ansible_collections.soar.partman.plugins.module_utils.migration.context import MigrationError
 from ansible_collections.soar.partman.plugins.module_utils.names import split_table_name
 
@@ -92,6 +93,7 @@ def revert_copy(ctx, state, snap):
     done = set(r['partition'] for r in st.partitions(db, ctx.state_schema, ctx.key) if r['reverted'])
     parts = catalog.partitions(db, ctx.parent_oid())
     db.rollback()
+    phase = phases.start(ctx, db, 'revert-drop', len(parts), done=len([p for p in parts if p['name'] in done]))
     # the old table's triggers that would fire on the rows copied back: off meanwhile
     enabled = dict((t['name'], t['enabled']) for t in snap['triggers'] if t['enabled'] in ('O', 'A'))
     total = 0
@@ -120,6 +122,7 @@ def revert_copy(ctx, state, snap):
             db.execute(ddl.trigger_state(ctx.t_old, t, enabled[t]))
         st.partition_reverted(db, ctx.state_schema, ctx.key, p['name'])
         db.commit()
+        phase.add(db)
         if n:
             ctx.rows_copied[p['name']] = n
     ctx.log('revert: %d rows written after the migration copied back to %s' % (total, ctx.old_name))

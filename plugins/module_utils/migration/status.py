@@ -11,16 +11,31 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.soar.partman.plugins.module_utils import state as st
+from ansible_collections.soar.partman.plugins.module_utils.migration.context import STEPS
+from ansible_collections.soar.partman.plugins.module_utils.migration.phases import PHASES
+from ansible_collections.soar.partman.plugins.module_utils.progress import phase_figures
 from ansible_collections.soar.partman.plugins.module_utils.names import quote_ident, truncate_name
 
 # classid of the advisory lock that serialises runs on one table (objid: hashtext of the table name).
 LOCK_NAMESPACE = 'soar.partman.partman_migrate'
 
+# The sessions holding a table's migration lock, with what tells a working run from a stuck one:
+# how long the holder has been idle (0 while a statement runs) and how many other sessions of the same
+# run (its application_name, same database: the pool of jobs > 1) run a statement now.
 LOCK_HOLDERS_SQL = (
-    "SELECT a.pid, a.application_name AS application, a.state, a.backend_start::timestamp(0)::text AS since "
+    "SELECT a.pid, a.application_name AS application, a.state, a.backend_start::timestamp(0)::text AS since, "
+    "CASE WHEN a.state = 'active' THEN 0 ELSE "
+    "coalesce(extract(epoch FROM date_trunc('second', now() - a.state_change))::int, 0) END AS idle_seconds, "
+    "(SELECT count(*)::int FROM pg_stat_activity b WHERE b.application_name = a.application_name "
+    "AND b.datname = a.datname AND b.state = 'active' AND b.pid <> a.pid AND b.pid <> pg_backend_pid()) "
+    "AS busy_sessions "
     "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
     "WHERE l.locktype = 'advisory' AND l.granted AND l.classid::int = hashtext(%s) "
     "AND l.objid::int = hashtext(%s) ORDER BY a.pid")
+
+# A holder idle this long, with no session of its run working and its state row not written for as
+# long, is stuck: a working run is idle between two statements for a moment only.
+STUCK_AFTER_SECONDS = 300
 
 # What the progress line says after each step has committed (the step running now is the next one).
 STEP_WORDS = {
@@ -38,8 +53,11 @@ ONLINE_STEP_WORDS = dict(STEP_WORDS, **{
     'verified': 'prepared: catching up, then the cut-over',
     'swapped': 'swapped; validating foreign keys, configuring pg_partman',
 })
-# Steps whose line names the statement running now.
-SHOW_QUERY = ('copied', 'indexed', 'constrained')
+# A revert's steps (the line says "reverting, ..."), without a phase record.
+REVERT_WORDS = {
+    'revert-copy': 'copying the rows written since the migration back',
+    'revert-drop': 'dropping the partitions, renaming the old table back',
+}
 
 
 def lock_holders(db, key):
@@ -49,15 +67,41 @@ def lock_holders(db, key):
 
 
 def describe_holders(holders):
-    return ', '.join('pid %s (%s, %s since %s)' % (h['pid'], h['application'] or '', h['state'] or '', h['since'] or '')
+    return ', '.join('pid %s (%s, %s, connected since %s)' % (h['pid'], h['application'] or '', h['state'] or '', h['since'] or '')
                      for h in holders)
 
 
-def lock_message(key, holders):
-    """The refusal of a second run while holders hold the lock (the runner fails with it)."""
-    return ('another partman_migrate run holds the migration lock of %s (%s): nothing was changed. Wait for it '
-            'to finish (its progress: partman_migrate_state), or end it with pg_terminate_backend(pid) if it is '
-            'stuck; the next run resumes where it stopped.' % (key, describe_holders(holders) or 'its session is gone'))
+def is_working(holder, updated_seconds=None):
+    """Whether the lock holder is a run at work: its session runs a statement, or another session of
+    the run does, or it was idle or wrote its state row less than STUCK_AFTER_SECONDS ago."""
+    if holder.get('state') == 'active' or int(holder.get('busy_sessions') or 0) > 0:
+        return True
+    if updated_seconds is not None and updated_seconds < STUCK_AFTER_SECONDS:
+        return True
+    idle = holder.get('idle_seconds')
+    return idle is not None and int(idle) < STUCK_AFTER_SECONDS
+
+
+def lock_message(key, holders, updated_seconds=None):
+    """The refusal of a second run while holders hold the lock (the runner fails with it), telling a
+    run at work (wait; follow it) from a stuck session (look first, then end it). updated_seconds:
+    how long ago the state row was written, when the caller has read it."""
+    if not holders:
+        return ('another partman_migrate run holds the migration lock of %s (its session is gone): nothing was '
+                'changed. Run again.' % key)
+    if any(is_working(h, updated_seconds) for h in holders):
+        return ('another partman_migrate run is migrating %s right now (%s): nothing was changed. It is working: '
+                'wait for it to finish and follow it with playbooks/status.yml (partman_info gather: [migration]); '
+                'do not end it. Run again once it has finished (a run that finds the migration done changes nothing).'
+                % (key, describe_holders(holders)))
+    idle = max(int(h.get('idle_seconds') or 0) for h in holders)
+    return ('another partman_migrate run holds the migration lock of %s (%s) but looks stuck: idle for %s, no '
+            'session of it is working%s: nothing was changed. Check first with playbooks/status.yml (partman_info '
+            'gather: [migration]) that nothing moves; if so, end it with SELECT pg_terminate_backend(%s); and run '
+            'again: the next run resumes where it stopped.'
+            % (key, describe_holders(holders), hms(idle),
+               '' if updated_seconds is None else ', its state row was last written %s ago' % hms(updated_seconds),
+               holders[0]['pid']))
 
 
 def hms(seconds):
@@ -96,16 +140,53 @@ def progress(row, part_rows, part_seconds, elapsed_seconds):
     }
 
 
+def running_step(row):
+    """The step a run of this state row works towards: the one recorded when it is over."""
+    if row is None:
+        return None
+    if row.get('direction') != 'forward':
+        return 'revert-drop' if row.get('step') == 'revert-copy' else None
+    online = ((row.get('extra') or {}).get('mode') == 'online')
+    steps = [s for s in STEPS if online or s not in ('caught_up', 'swapped')]
+    i = steps.index(row['step']) if row.get('step') in steps else len(steps) - 1
+    return steps[i + 1] if i + 1 < len(steps) else None
+
+
+def phase_of(row, since_write):
+    """The figures of the phase running now (progress.phase_figures), from the state row's
+    progress.phase when it is the running step's; None otherwise (a finished or older run)."""
+    record = ((row or {}).get('progress') or {}).get('phase')
+    if not record or record.get('step') != running_step(row):
+        return None
+    return phase_figures(record, since_write)
+
+
+def rate_words(per_second, unit):
+    if per_second is None:
+        return '? %s/s' % unit
+    if per_second < 1:
+        return '%.1f %s/min' % (per_second * 60, unit)
+    return '%.1f %s/s' % (per_second, unit)
+
+
+def phase_words(phase):
+    """'building indexes: 340 of 680 builds (50.0%), 12.3 builds/s, 00:00:27 left'"""
+    return '%s: %d of %d %s (%.1f%%), %s, %s left' % (
+        PHASES.get(phase['step'], (phase['step'], ''))[0], phase['done'], phase['total'], phase['unit'],
+        phase['percent'], rate_words(phase.get('per_second'), phase['unit']), hms(phase.get('eta_seconds')) or 'unknown')
+
+
 def progress_line(facts):
-    """One line for people: what the migration is doing, the copy's rows, rate and time left,
-    the elapsed time ("copying rows: 188701 of 1001941 (18.8%), 122799 rows/s, 00:00:07 left,
-    elapsed 00:00:02")."""
+    """One line for people: what the migration is doing; the copy's rows, and every later phase's
+    units, done of total, with rate and time left; the elapsed time ("copying rows: 188701 of
+    1001941 (18.8%), 122799 rows/s, 00:00:07 left, elapsed 00:00:02")."""
     step = facts.get('step')
     p = facts.get('progress') or {}
+    phase = facts.get('phase')
     if step is None:
         words = 'preflight and prepare (rename, partitioned parent, create_parent)'
     elif facts.get('direction') != 'forward':
-        words = 'reverting (%s)' % step
+        words = 'reverting, %s' % (phase_words(phase) if phase else REVERT_WORDS.get(step, step))
     elif step == 'partitioned' and p.get('rows_total') is None:
         words = 'counting the rows to copy'
     elif step == 'partitioned':
@@ -113,10 +194,10 @@ def progress_line(facts):
             p['rows_done'], p['rows_total'], p['percent'],
             '?' if p.get('rows_per_second') is None else p['rows_per_second'],
             hms(p.get('eta_seconds')) or 'unknown')
+    elif phase:
+        words = phase_words(phase)
     else:
         words = (ONLINE_STEP_WORDS if facts.get('mode') == 'online' else STEP_WORDS).get(step, step)
-    if step in SHOW_QUERY and facts.get('current_query'):
-        words += ' [%s]' % facts['current_query']
     return '%s, elapsed %s' % (words, hms(p.get('elapsed_seconds')) or '-')
 
 
@@ -137,6 +218,8 @@ def read(db, state_schema, schema, name, old_suffix):
     part_rows = part_seconds = None
     if row is not None:
         part_rows, part_seconds = st.partition_sums(db, state_schema, key)
+    updated = db.scalar('SELECT extract(epoch FROM date_trunc(\'second\', now() - %s::timestamptz))::int',
+                        (row['updated_at'],)) if row is not None and row.get('updated_at') else None
     elapsed = db.scalar('SELECT extract(epoch FROM date_trunc(\'second\', now() - %s::timestamptz))',
                         (row['started_at'],)) if row is not None else None
     current_query = None
@@ -163,12 +246,25 @@ def read(db, state_schema, schema, name, old_suffix):
         'old_exists': bool(old_exists),
         'running': bool(holders),
         'lock': [dict(h) for h in holders],
-        'lock_message': lock_message(key, holders) if holders else None,
+        'lock_message': lock_message(key, holders, updated) if holders else None,
         'current_query': current_query,
-        'progress': progress(row, part_rows, part_seconds, float(elapsed) if elapsed is not None else None),
+        'progress': progress(row, part_rows, part_seconds, revert_elapsed(row, updated, elapsed)),
+        'phase': phase_of(row, updated),
+        'updated_at': iso(row['updated_at']) if row and row.get('updated_at') else None,
     }
     facts['line'] = progress_line(facts)
     return facts
+
+
+def revert_elapsed(row, since_write, elapsed):
+    """The elapsed time a line shows: since the migration began, or in a revert since the revert began
+    (its phase record's seconds, counted on since it was written; unknown before the first record)."""
+    if row is not None and row.get('direction') not in (None, 'forward'):
+        record = (row.get('progress') or {}).get('phase') or {}
+        if record.get('step') != running_step(row) or record.get('seconds') is None:
+            return None
+        return float(record['seconds']) + float(since_write or 0)
+    return float(elapsed) if elapsed is not None else None
 
 
 def regclass(schema, name):

@@ -10,7 +10,7 @@ __metaclass__ = type
 
 from ansible_collections.soar.partman.plugins.module_utils import catalog
 from ansible_collections.soar.partman.plugins.module_utils import state as st
-from ansible_collections.soar.partman.plugins.module_utils.migration import capture
+from ansible_collections.soar.partman.plugins.module_utils.migration import capture, phases
 from ansible_collections.soar.partman.plugins.module_utils.migration.context import MigrationError
 from ansible_collections.soar.partman.plugins.module_utils.names import quote_ident
 
@@ -69,10 +69,12 @@ def run_online(ctx, state):
     exclude = sql.SQL('NOT EXISTS (SELECT 1 FROM {} k WHERE {})').format(
         sql.Identifier(PENDING), sql.SQL(' AND ').join(
             sql.SQL('k.{c} = s.{c}').format(c=sql.Identifier(c)) for c in cols))
+    progress_db = db.clone(autocommit=True)
     try:
-        compare(ctx, db, snap, ctx.t_source, exclude=exclude)
+        compare(ctx, db, snap, ctx.t_source, exclude=exclude, progress_db=progress_db)
     finally:
         db.rollback()
+        progress_db.close()
     db.execute(sql.SQL('DELETE FROM {} WHERE applied_round <= %s').format(log), (covered,))
     st.update(db, ctx.state_schema, ctx.key, extra=dict(state['extra'], verified_round=covered))
     db.commit()
@@ -107,16 +109,20 @@ def verify_changed(ctx, db, snap, direction, source, target, since_round):
     return keys
 
 
-def compare(ctx, db, snap, source, exclude=None):
+def compare(ctx, db, snap, source, exclude=None, progress_db=None):
     """Every partition of the table being built against source, bucket by bucket; exclude: a
-    condition on rows (alias s) both sides leave out. Raises MigrationError on a difference."""
+    condition on rows (alias s) both sides leave out. Raises MigrationError on a difference.
+    Progress (the source's scan, then each partition) is recorded on progress_db (default db, in
+    autocommit): a progress record commits, which must not end a snapshot kept on db."""
     checksum = ctx.p['verify'] == 'checksum'
     agg = aggregate([c['name'] for c in snap['columns']], checksum)
     where = sql.SQL(' WHERE {}').format(exclude) if exclude is not None else sql.SQL('')
+    parts = catalog.partitions(db, ctx.parent_oid())
+    phase = phases.start(ctx, progress_db or db, 'verified', len(parts) + 1)
     rows = db.execute(sql.SQL('SELECT date_trunc(%s, {c})::timestamptz, {agg} FROM {t} s{w} GROUP BY 1').format(
         c=sql.Identifier(ctx.control), agg=agg, t=source, w=where), (ctx.interval.trunc,), record=False)
     old = dict((r[0], (r[1], r[2])) for r in rows)
-    parts = catalog.partitions(db, ctx.parent_oid())
+    phase.add(progress_db or db)
     problems = []
     seen = set()
     new_total = 0
@@ -124,6 +130,7 @@ def compare(ctx, db, snap, source, exclude=None):
         got = db.execute(sql.SQL('SELECT {} FROM ONLY {} s{}').format(
             agg, sql.Identifier(p['schema'], p['relname']), where), record=False)[0]
         new_total += got[0]
+        phase.add(progress_db or db)
         if p['is_default']:
             if got[0]:
                 problems.append('default partition %s holds %d rows' % (p['name'], got[0]))

@@ -86,3 +86,10 @@ def test_summary_lines():
     assert lines[0] == ("public.fixes: 9 partitions, 3 ahead (premake 3), current public.fixes_p20260501, "
                         "default partition 0 rows")
     assert lines[1].startswith("maintenance by cron: last success 2026-05-01T03:00:00+00:00")
+
+
+def test_summary_line_of_a_maintenance_never_run_says_never_once():
+    lines = ps.summary_lines([], maint(last_success=None, last_run=None, last_status='never'))
+    assert lines[-1] == 'maintenance by cron: last success never, last run never'
+    ran = ps.summary_lines([], maint(last_run='2026-05-01T03:00:00+00:00', last_status='ok'))
+    assert ran[-1].endswith('last run 2026-05-01T03:00:00+00:00 (ok)')

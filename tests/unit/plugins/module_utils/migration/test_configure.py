@@ -39,3 +39,22 @@ def test_finished_migration_new_premake(check_mode):
     configure.configure(ctx, state_row(step='done'), finished=True)
     assert ctx.changed and ctx.diff == {'before': CONFIG, 'after': dict(CONFIG, premake=7)}
     assert bool(db.statements) != check_mode
+
+
+@pytest.mark.parametrize('check_mode', [True, False])
+def test_finished_migration_refuses_another_control_column(check_mode):
+    db = FakeDb([('part_config WHERE', [dict(CONFIG, control='received_at')])])
+    ctx = make_ctx(db, check_mode=check_mode, control='created_at', var_prefix='migration_')
+    with pytest.raises(configure.MigrationError) as e:
+        configure.configure(ctx, state_row(step='done'), finished=True)
+    msg = str(e.value)
+    assert 'public.fixes is migrated already and partitioned by received_at' in msg
+    assert 'not by created_at' in msg and 'migration_control: received_at' in msg
+    assert db.statements == [] and not ctx.changed
+
+
+def test_finished_migration_same_control_column_passes():
+    db = FakeDb([('part_config WHERE', [dict(CONFIG, control='received_at')])])
+    ctx = make_ctx(db)
+    configure.configure(ctx, state_row(step='done'), finished=True)
+    assert db.statements == [] and not ctx.changed

@@ -58,3 +58,16 @@ def test_analyze_beside_builds_waits_for_locks_then_restores_lock_timeout():
         ("SELECT set_config('lock_timeout', '0', false)", None), ('ANALYZE "public"."fixes"', None),
         ('SELECT set_config(%s, %s, false)', ('lock_timeout', '7s'))]
     assert db.autocommit is False
+
+
+@pytest.mark.parametrize('analyzed, total', [(False, 4), (True, 3)])
+def test_counts_each_key_the_repointed_inbound_key_and_analyze(analyzed, total):
+    db = fake_db(None, on_parent=('fixes_prev_fkey',))
+    ctx = make_ctx(db)
+    ctx.analyzed = analyzed
+    constraints.run(ctx, state_row())
+    records = db.progress_records()
+    # 2 outgoing keys (one on the parent already: counted done), 1 inbound key re-pointed, ANALYZE
+    assert (records[0]['step'], records[0]['unit'], records[0]['done'], records[0]['total']) == \
+        ('constrained', 'steps', 0, total)
+    assert (records[-1]['done'], records[-1]['total']) == (total, total)

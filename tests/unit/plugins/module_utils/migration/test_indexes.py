@@ -110,3 +110,24 @@ def test_jobs_report_every_failed_build():
                  ('CREATE UNIQUE INDEX', _fail_build)])
     with pytest.raises(MigrationError, match='building indexes and foreign keys on partitions failed: could not create'):
         indexes.run(make_ctx(db, jobs=2), state_row())
+
+
+def test_one_connection_counts_each_parent_statement_as_a_build():
+    db = FakeDb([('::regclass::oid::bigint', 16500),
+                 ('FROM pg_class c JOIN pg_namespace n', lambda p: p[1] == 'fixes_received_at_idx')])
+    indexes.run(make_ctx(db, jobs=1), state_row())
+    records = db.progress_records()
+    # the two statements the parent lacks; the first record at the start, the last when all are done
+    assert records[0] == dict(records[0], step='indexed', unit='builds', done=0, total=2)
+    assert (records[-1]['done'], records[-1]['total']) == (2, 2)
+
+
+def test_jobs_count_every_child_build_key_and_analyze_then_the_parent():
+    db = FakeDb([('::regclass::oid::bigint', 16500), ('FROM pg_inherits', lambda p: [child(1), child(2)])])
+    ctx = make_ctx(db, jobs=2)
+    sequential(ctx, db, [])
+    indexes.run(ctx, state_row())
+    records = db.progress_records()
+    # 2 children x (3 builds + 1 key) + ANALYZE + 3 parent statements
+    assert [r['total'] for r in records][-1] == 12 and records[-1]['done'] == 12
+    assert all(r['done'] <= r['total'] for r in records)

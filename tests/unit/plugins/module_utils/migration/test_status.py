@@ -36,13 +36,31 @@ def test_progress_line_of_the_copy_is_the_one_the_readme_shows():
     ({'progress': {'rows_done': 0, 'rows_total': 10, 'percent': 0.0, 'rows_per_second': None, 'eta_seconds': None,
                    'elapsed_seconds': 0}},
      'copying rows: 0 of 10 (0.0%), ? rows/s, unknown left, elapsed 00:00:00'),
+    # an older run without a phase record: the step only, never a truncated statement
     ({'step': 'copied', 'current_query': 'CREATE INDEX fixes_p20260501_idx ON ...'},
-     'building indexes [CREATE INDEX fixes_p20260501_idx ON ...], elapsed 00:00:02'),
+     'building indexes, elapsed 00:00:02'),
     ({'step': 'indexed'}, 'foreign keys, triggers, ANALYZE, elapsed 00:00:02'),
     ({'step': 'constrained'}, 'verifying every partition against the old table, elapsed 00:00:02'),
     ({'step': 'verified', 'current_query': 'SELECT 1'}, 'configuring pg_partman, elapsed 00:00:02'),
     ({'step': 'done'}, 'done, elapsed 00:00:02'),
-    ({'step': 'copied', 'direction': 'reverse'}, 'reverting (copied), elapsed 00:00:02'),
+    ({'step': 'copied', 'direction': 'reverse'}, 'reverting, copied, elapsed 00:00:02'),
+    ({'step': 'revert-copy', 'direction': 'revert'},
+     'reverting, copying the rows written since the migration back, elapsed 00:00:02'),
+    ({'step': 'copied', 'phase': {'step': 'indexed', 'unit': 'builds', 'done': 340, 'total': 680, 'percent': 50.0,
+                                  'per_second': 12.34, 'eta_seconds': 27}},
+     'building indexes: 340 of 680 builds (50.0%), 12.3 builds/s, 00:00:27 left, elapsed 00:00:02'),
+    ({'step': 'indexed', 'phase': {'step': 'constrained', 'unit': 'steps', 'done': 4, 'total': 5, 'percent': 80.0,
+                                   'per_second': 0.25, 'eta_seconds': 4}},
+     'foreign keys, triggers, ANALYZE: 4 of 5 steps (80.0%), 15.0 steps/min, 00:00:04 left, elapsed 00:00:02'),
+    ({'step': 'constrained', 'phase': {'step': 'verified', 'unit': 'partitions', 'done': 0, 'total': 36,
+                                       'percent': 0.0, 'per_second': None, 'eta_seconds': None}},
+     'verifying every partition against the old table: 0 of 36 partitions (0.0%), ? partitions/s, unknown left, '
+     'elapsed 00:00:02'),
+    ({'step': 'revert-copy', 'direction': 'revert',
+      'phase': {'step': 'revert-drop', 'unit': 'partitions', 'done': 10, 'total': 40, 'percent': 25.0,
+                'per_second': 5.0, 'eta_seconds': 6}},
+     'reverting, copying the rows written since the migration back: 10 of 40 partitions (25.0%), 5.0 partitions/s, '
+     '00:00:06 left, elapsed 00:00:02'),
     ({'step': 'done', 'progress': {'elapsed_seconds': 90061}}, 'done, elapsed 25:01:01'),
 ])
 def test_progress_line_of_each_step(over, line):
@@ -66,12 +84,39 @@ def test_progress_without_a_state_row():
     assert status.progress(None, None, None, None)['rows_done'] == 0
 
 
-def test_lock_message_names_the_holder_and_the_fix():
+def test_lock_message_of_a_working_run_says_wait_and_follow_not_terminate():
     msg = status.lock_message('public.fixes', [HOLDER])
-    assert msg.startswith('another partman_migrate run holds the migration lock of public.fixes '
-                          '(pid 4242 (soar.partman-migrate, active since 2026-05-01 03:00:00)): nothing was changed.')
-    assert 'pg_terminate_backend(pid)' in msg
+    assert msg.startswith('another partman_migrate run is migrating public.fixes right now '
+                          '(pid 4242 (soar.partman-migrate, active, connected since 2026-05-01 03:00:00)): nothing was changed.')
+    assert 'wait for it to finish' in msg and 'playbooks/status.yml' in msg
+    assert 'pg_terminate_backend' not in msg and 'stuck' not in msg
+
+
+@pytest.mark.parametrize('holder, updated', [
+    (dict(HOLDER, state='idle', idle_seconds=2, busy_sessions=0), None),       # between two statements
+    (dict(HOLDER, state='idle', idle_seconds=3600, busy_sessions=2), None),    # jobs > 1: the pool builds
+    (dict(HOLDER, state='idle in transaction', idle_seconds=900, busy_sessions=0), 20),  # state row just written
+])
+def test_an_idle_holder_of_a_live_run_is_working(holder, updated):
+    assert status.is_working(holder, updated)
+    msg = status.lock_message('public.fixes', [holder], updated)
+    assert 'right now' in msg and 'pg_terminate_backend' not in msg
+
+
+def test_lock_message_of_a_stuck_session_says_check_first_then_terminate():
+    holder = dict(HOLDER, state='idle in transaction', idle_seconds=1800, busy_sessions=0)
+    assert not status.is_working(holder, 1900)
+    msg = status.lock_message('public.fixes', [holder], 1900)
+    assert 'looks stuck: idle for 00:30:00, no session of it is working, its state row was last written 00:31:40 ago' \
+        in msg
+    assert msg.index('playbooks/status.yml') < msg.index('SELECT pg_terminate_backend(4242)')
     assert '(its session is gone)' in status.lock_message('public.fixes', [])
+
+
+def test_the_lock_holders_query_reads_idle_time_and_busy_sessions_of_the_run():
+    db = FakeDb([('FROM pg_locks', [HOLDER])])
+    assert status.lock_holders(db, 'public.fixes') == [HOLDER]
+    assert 'now() - a.state_change' in db.reads[0] and 'b.application_name = a.application_name' in db.reads[0]
 
 
 def test_the_runner_refuses_a_second_run_with_the_same_message_also_in_check_mode():
@@ -116,3 +161,54 @@ def test_read_a_table_never_migrated_computes_the_old_name():
     assert f['old_table'] == 'public.' + 'f' * 59 + '_old'
     assert f['old_exists'] is False
     assert f['line'].startswith('preflight and prepare')
+
+
+@pytest.mark.parametrize('row, expected', [
+    ({'direction': 'forward', 'step': 'copied'}, 'indexed'),
+    ({'direction': 'forward', 'step': 'verified'}, 'done'),
+    ({'direction': 'forward', 'step': 'done'}, None),
+    ({'direction': 'revert', 'step': 'revert-copy'}, 'revert-drop'),
+    ({'direction': 'revert', 'step': 'revert-drop'}, None),
+    (None, None),
+])
+def test_running_step(row, expected):
+    assert status.running_step(row) == expected
+
+
+def test_the_phase_record_counts_only_for_the_step_running_now():
+    record = {'step': 'indexed', 'unit': 'builds', 'done': 5, 'total': 10, 'start_done': 0, 'seconds': 10.0}
+    row = {'direction': 'forward', 'step': 'copied', 'progress': {'rows_done': 9, 'phase': record}}
+    assert status.phase_of(row, 2)['eta_seconds'] == 8
+    # the indexes are done: a leftover record of that phase is not the constraints' progress
+    assert status.phase_of(dict(row, step='indexed'), 2) is None
+    # a state row of an older version: progress without phase, or no progress at all
+    assert status.phase_of(dict(row, progress={'rows_done': 9}), 2) is None
+    assert status.phase_of(dict(row, progress=None), 2) is None
+
+
+def test_read_the_index_phase_from_the_state_row():
+    record = {'step': 'indexed', 'unit': 'builds', 'done': 340, 'total': 680, 'start_done': 0, 'seconds': 34.0}
+    row = dict(STATE, step='copied', progress={'rows_done': 1000, 'phase': record},
+               updated_at=datetime.datetime(2026, 5, 1, 3, 1, tzinfo=UTC))
+    db = FakeDb([
+        ('relkind', 'p'),
+        ('IS NOT NULL', True),
+        ('"partman_migrate_state" WHERE', [row]),
+        ('FROM pg_locks', [HOLDER]),
+        ('sum(rows)', [{'rows': 1000, 'seconds': 2.0}]),
+        ('::int', 4),                                # seconds since the state row was written
+        ('extract(epoch', 60),
+    ])
+    f = status.read(db, 'partman', 'public', 'fixes', '_old')
+    assert f['phase'] == {'step': 'indexed', 'unit': 'builds', 'done': 340, 'total': 680, 'percent': 50.0,
+                          'per_second': 10.0, 'eta_seconds': 30}
+    assert f['line'] == 'building indexes: 340 of 680 builds (50.0%), 10.0 builds/s, 00:00:30 left, elapsed 00:01:00'
+    assert f['updated_at'] == '2026-05-01T03:01:00+00:00'
+
+
+def test_a_revert_line_counts_its_time_from_the_revert_not_from_the_migration():
+    record = {'step': 'revert-drop', 'unit': 'partitions', 'done': 3, 'total': 36, 'start_done': 0, 'seconds': 10.0}
+    row = {'direction': 'revert', 'step': 'revert-copy', 'progress': {'phase': record}}
+    assert status.revert_elapsed(row, 5, 1038) == 15.0
+    assert status.revert_elapsed(dict(row, progress=None), 5, 1038) is None
+    assert status.revert_elapsed({'direction': 'forward', 'step': 'copied'}, 5, 1038) == 1038.0

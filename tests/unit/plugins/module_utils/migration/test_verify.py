@@ -49,8 +49,14 @@ def test_verified():
     verify.run(ctx, state_row())
     assert ctx.plan == {'verified_rows': 30, 'old_rows': 30}
     assert ctx.rows_copied == {'public.fixes_p1': 10, 'public.fixes_p2': 20}
-    assert db.statements[0] == ('SELECT date_trunc(%s, "received_at")::timestamptz, count(*), 0 FROM '
-                                '"public"."fixes_old" s GROUP BY 1', ('day',))
+    stmts = [st for st in db.statements if st[0] in db.texts()]
+    assert stmts[0] == ('SELECT date_trunc(%s, "received_at")::timestamptz, count(*), 0 FROM '
+                        '"public"."fixes_old" s GROUP BY 1', ('day',))
+    # counted: the old table's scan and the 3 partitions (with the default)
+    records = db.progress_records()
+    assert (records[0]['step'], records[0]['unit'], records[0]['done'], records[0]['total']) == \
+        ('verified', 'partitions', 0, 4)
+    assert (records[-1]['done'], records[-1]['total']) == (4, 4)
 
 
 def test_failure_names_each_difference_and_keeps_the_state():
