@@ -35,6 +35,7 @@ def mode_steps(online):
     """The steps of a migration in that mode, in order."""
     return [s for s in STEPS if online or s not in ONLINE_ONLY]
 
+
 # Online mode builds the partitioned table in this schema, under the table's own name, so that its
 # partitions, indexes and constraints have their final names from the start; the swap moves them.
 BUILD_SCHEMA = 'partman_migrate_online'
