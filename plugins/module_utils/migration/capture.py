@@ -68,8 +68,24 @@ def _column_types(snap, names):
     return [(n, types[n]) for n in names]
 
 
-def _idents(cols, prefix=None):
-    return sql.SQL(', ').join(sql.Identifier(prefix, c) if prefix else sql.Identifier(c) for c in cols)
+def idents(cols):
+    return sql.SQL(', ').join(sql.Identifier(c) for c in cols)
+
+
+def key_match(cols, left, right):
+    """left.c = right.c for every key column (aliases left and right)."""
+    return sql.SQL(' AND ').join(sql.SQL('{}.{} = {}.{}').format(
+        sql.Identifier(left), sql.Identifier(c), sql.Identifier(right), sql.Identifier(c)) for c in cols)
+
+
+def keys_table(db, name, cols, log, where, args=None):
+    """A temporary table name (dropped at commit, analyzed) of the distinct keys (cols) of the log
+    entries matching where: what a round applies, a verification leaves out or the window checks."""
+    db.execute(sql.SQL('DROP TABLE IF EXISTS pg_temp.{}').format(sql.Identifier(name)), record=False)
+    db.execute(sql.SQL('CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT DISTINCT {} FROM {} WHERE ').format(
+        sql.Identifier(name), idents(cols), log) + sql.SQL(where), args, record=False)
+    db.execute(sql.SQL('ANALYZE {}').format(sql.Identifier(name)), record=False)
+    return sql.Identifier(name)
 
 
 def install(ctx, db, snap, direction, table):
@@ -99,7 +115,7 @@ BEGIN
             HINT = 'Finish (finalize) or revert the migration first.';
   END IF;
   RETURN NULL;
-END""").format(log=log, cols=_idents(cols), refused=sql.SQL(REFUSED_TRUNCATE))
+END""").format(log=log, cols=idents(cols), refused=sql.SQL(REFUSED_TRUNCATE))
     # SECURITY DEFINER: the application's role writes the log without privileges on it
     db.execute(sql.SQL('CREATE OR REPLACE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER '
                        'SET search_path = pg_catalog, pg_temp AS {}').format(

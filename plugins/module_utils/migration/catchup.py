@@ -46,11 +46,6 @@ def round_settings(db):
         db.execute('SELECT set_config(%s, %s, true)', (name, value), record=False)
 
 
-def key_match(cols, left, right):
-    return sql.SQL(' AND ').join(sql.SQL('{}.{} = {}.{}').format(
-        sql.Identifier(left), sql.Identifier(c), sql.Identifier(right), sql.Identifier(c)) for c in cols)
-
-
 def last_round(ctx, db, direction, floor=0):
     """The number of the last round: the log's, or floor (the last verified round, whose entries a
     verification removed) when that is higher, so that round numbers only ever grow and "applied
@@ -74,17 +69,13 @@ def apply_round(ctx, db, snap, direction, source, target, round_no, limit=ROUND_
         if not locked:
             db.rollback()
         return 0
-    db.execute(sql.SQL('DROP TABLE IF EXISTS pg_temp.{}').format(sql.Identifier(KEYS)), record=False)
-    db.execute(sql.SQL('CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT DISTINCT {} FROM {} '
-                       'WHERE applied_round IS NULL AND change_id <= %s').format(
-        sql.Identifier(KEYS), capture._idents(cols), log), (upto,), record=False)
-    db.execute(sql.SQL('ANALYZE {}').format(sql.Identifier(KEYS)), record=False)
+    keys = capture.keys_table(db, KEYS, cols, log, 'applied_round IS NULL AND change_id <= %s', (upto,))
     db.execute(sql.SQL('DELETE FROM {} t USING {} k WHERE {}').format(
-        target, sql.Identifier(KEYS), key_match(cols, 't', 'k')), record=False)
+        target, keys, capture.key_match(cols, 't', 'k')), record=False)
     insert_cols = batches.column_list(snap['columns'])
     db.execute(batches.insert_select(
         target, sql.SQL('{} s').format(source), insert_cols,
-        sql.SQL('EXISTS (SELECT 1 FROM {} k WHERE {})').format(sql.Identifier(KEYS), key_match(cols, 's', 'k')),
+        sql.SQL('EXISTS (SELECT 1 FROM {} k WHERE {})').format(keys, capture.key_match(cols, 's', 'k')),
         batches.overriding(snap['columns']),
         select=sql.SQL(', ').join(sql.Identifier('s', c) for c in insert_cols)), record=False)
     db.execute(sql.SQL('UPDATE {} SET applied_round = %s WHERE applied_round IS NULL AND change_id <= %s').format(log),

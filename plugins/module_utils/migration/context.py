@@ -18,14 +18,23 @@ from ansible_collections.soar.partman.plugins.module_utils.names import quote_id
 from ansible_collections.soar.partman.plugins.module_utils.params import validate_params
 
 try:
+    import psycopg2
+    import psycopg2.errors
     from psycopg2 import sql
 except ImportError:  # the module reports the missing library
-    sql = None
+    psycopg2 = sql = None
 
 
 # Steps of a forward migration, in order. The state table records the last one that completed; the
 # runner's step tables name the function of each. caught_up and swapped are online mode's only.
 STEPS = ('prepared', 'partitioned', 'copied', 'indexed', 'constrained', 'caught_up', 'verified', 'swapped', 'done')
+ONLINE_ONLY = ('caught_up', 'swapped')
+
+
+def mode_steps(online):
+    """The steps of a migration in that mode, in order."""
+    return [s for s in STEPS if online or s not in ONLINE_ONLY]
+
 
 # Online mode builds the partitioned table in this schema, under the table's own name, so that its
 # partitions, indexes and constraints have their final names from the start; the swap moves them.
@@ -127,6 +136,27 @@ class Context(object):
         if self.p.get('maintenance_work_mem'):
             s['maintenance_work_mem'] = self.p['maintenance_work_mem']
         return s
+
+    def with_lock_retries(self, what, take, before=None):
+        """take() with lock_timeout cutover_lock_timeout, up to cutover_retries + 1 times, before() (a
+        catch-up) ahead of each attempt and a short pause after each refusal: writers queue behind a
+        waiting lock, so it never waits long. Returns the attempt that succeeded (take's transaction
+        still open), None when every attempt was refused."""
+        timeout = float(self.p['cutover_lock_timeout'])
+        attempts = int(self.p['cutover_retries']) + 1
+        for attempt in range(1, attempts + 1):
+            if before:
+                before()
+            self.db.execute('SELECT set_config(%s, %s, true)', ('lock_timeout', '%dms' % int(timeout * 1000)),
+                            record=False)
+            try:
+                take()
+                return attempt
+            except psycopg2.errors.LockNotAvailable:
+                self.db.rollback()
+                self.log('%s: lock not granted within %.1fs (attempt %d of %d)' % (what, timeout, attempt, attempts))
+                time.sleep(min(0.5 * attempt, 5))
+        return None
 
     # -------------------------------------------------------------- catalog
     def exists(self, name):

@@ -33,34 +33,26 @@ from ansible_collections.soar.partman.plugins.module_utils.migration.context imp
 from ansible_collections.soar.partman.plugins.module_utils.names import split_table_name, unique_name
 
 try:
-    import psycopg2
     from psycopg2 import sql
 except ImportError:  # the module reports the missing library
-    psycopg2 = sql = None
+    sql = None
 
 
 def lock_window(ctx, snap, direction, source, target, tables, floor=0):
     """Catch up, then take ACCESS EXCLUSIVE on tables with cutover_lock_timeout, retried; returns
     (time the lock was granted, attempts). The transaction stays open: the caller finishes it."""
-    db = ctx.db
-    timeout = float(ctx.p['cutover_lock_timeout'])
-    attempts = int(ctx.p['cutover_retries']) + 1
-    for attempt in range(1, attempts + 1):
-        catchup.catch_up(ctx, snap, direction, source, target, what='catching up before the lock', floor=floor)
-        db.execute('SELECT set_config(%s, %s, true)', ('lock_timeout', '%dms' % int(timeout * 1000)), record=False)
-        try:
-            db.execute(ddl.lock_exclusive(*tables))
-            return time.time(), attempt
-        except psycopg2.errors.LockNotAvailable:
-            db.rollback()
-            ctx.log('cut-over: lock not granted within %.1fs (attempt %d of %d)' % (timeout, attempt, attempts))
-            time.sleep(min(0.5 * attempt, 5))
+    attempt = ctx.with_lock_retries(
+        'cut-over', lambda: ctx.db.execute(ddl.lock_exclusive(*tables)),
+        before=lambda: catchup.catch_up(ctx, snap, direction, source, target, what='catching up before the lock',
+                                        floor=floor))
+    if attempt:
+        return time.time(), attempt
     raise MigrationError(
         "the cut-over could not lock %s within %ss in %d attempts: long transactions keep using it. Nothing "
         "was swapped; the table in use is unchanged and still captured. Stop the application (the runbook's "
         "default) or end the long transactions (pg_stat_activity), then run the cut-over again; or raise "
-        "%s / %s." % (ctx.key, ctx.p['cutover_lock_timeout'], attempts, ctx.opt('cutover_lock_timeout'),
-                      ctx.opt('cutover_retries')))
+        "%s / %s." % (ctx.key, ctx.p['cutover_lock_timeout'], int(ctx.p['cutover_retries']) + 1,
+                      ctx.opt('cutover_lock_timeout'), ctx.opt('cutover_retries')))
 
 
 def drain(ctx, snap, direction, source, target, floor=0):

@@ -18,7 +18,7 @@ from ansible_collections.soar.partman.plugins.module_utils.human import human_se
 from ansible_collections.soar.partman.plugins.module_utils.human import human_bytes
 from ansible_collections.soar.partman.plugins.module_utils.intervals import add_interval, premake_buckets
 from ansible_collections.soar.partman.plugins.module_utils.migration import sample
-from ansible_collections.soar.partman.plugins.module_utils.migration.context import STEPS, MigrationError
+from ansible_collections.soar.partman.plugins.module_utils.migration.context import MigrationError, mode_steps
 from ansible_collections.soar.partman.plugins.module_utils.names import NAMEDATALEN, datetime_format, qualified, quote_ident
 from ansible_collections.soar.partman.plugins.module_utils.plan import build_plan
 
@@ -184,7 +184,7 @@ def run(ctx, tbl):
                           free_bytes=free, rows_estimate=rows)
     ctx.plan['copy_method'] = method
     ctx.plan['pk_changed'] = ctx.pk_changed
-    ctx.plan['steps'] = [s for s in STEPS if ctx.online or s not in ('caught_up', 'swapped')]
+    ctx.plan['steps'] = mode_steps(ctx.online)
     ctx.plan['mode'] = 'online' if ctx.online else 'offline'
     ctx.plan['timezone'] = ctx.db.scalar("SELECT current_setting('TimeZone')")
     problems.extend(predict_partition_names(ctx))

@@ -10,7 +10,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import time
 
 from ansible_collections.soar.partman.plugins.module_utils import catalog
 from ansible_collections.soar.partman.plugins.module_utils import ddl
@@ -23,10 +22,9 @@ from ansible_collections.soar.partman.plugins.module_utils.migration.context imp
 from ansible_collections.soar.partman.plugins.module_utils.names import quote_ident, unique_name
 
 try:
-    import psycopg2
     from psycopg2 import sql
 except ImportError:  # the module reports the missing library
-    psycopg2 = sql = None
+    sql = None
 
 
 def run(ctx, snap):
@@ -45,13 +43,7 @@ def run(ctx, snap):
         new = unique_name(idx['name'], ctx.p['old_suffix'])
         db.execute(ddl.rename('INDEX', sql.Identifier(ctx.schema, idx['name']), new))
         renames[idx['name']] = new
-    db.execute(create_parent_table(ctx, tbl))
-    db.execute(sql.SQL('ALTER TABLE {} ALTER COLUMN {} SET NOT NULL').format(
-        ctx.t_parent, sql.Identifier(ctx.control)))
-    if tbl['comment'] is not None:
-        db.execute(sql.SQL('COMMENT ON TABLE {} IS %s').format(ctx.t_parent), (tbl['comment'],))
-    db.execute(ddl.owner_to(ctx.t_parent, tbl['owner']))
-    apply_grants(db, tbl['oid'], ctx.t_parent)
+    build_parent(ctx, tbl, like=ctx.t_old)
     # sequences: serial -> move ownership (value kept); identity -> continue where the old one is
     for seq in snap['sequences']:
         if seq['deptype'] == 'a':
@@ -82,13 +74,7 @@ def run_online(ctx, snap):
     tbl = snap['table']
     ctx.use_target(built_aside=True)
     db.execute(sql.SQL('CREATE SCHEMA IF NOT EXISTS {}').format(sql.Identifier(ctx.build_schema)))
-    db.execute(create_parent_table(ctx, tbl, like=ctx.t_source))
-    db.execute(sql.SQL('ALTER TABLE {} ALTER COLUMN {} SET NOT NULL').format(
-        ctx.t_target, sql.Identifier(ctx.control)))
-    if tbl['comment'] is not None:
-        db.execute(sql.SQL('COMMENT ON TABLE {} IS %s').format(ctx.t_target), (tbl['comment'],))
-    db.execute(ddl.owner_to(ctx.t_target, tbl['owner']))
-    apply_grants(db, tbl['oid'], ctx.t_target)
+    build_parent(ctx, tbl, like=ctx.t_source)
     q, args = pm.create_parent(ctx.partman_schema, ctx.major, ctx.parent_key, ctx.control,
                                ctx.interval.pg_text, ctx.p['premake'], snap['start_partition'])
     db.execute(q, args)
@@ -104,32 +90,36 @@ def run_online(ctx, snap):
 def start_capture(ctx, snap):
     """The capture's triggers on the table in use. CREATE TRIGGER waits for the table's running
     writes and queues the next ones behind it: cutover_lock_timeout, retried cutover_retries times."""
-    db = ctx.db
-    attempts = int(ctx.p['cutover_retries']) + 1
-    for attempt in range(1, attempts + 1):
-        db.execute('SELECT set_config(%s, %s, true)',
-                   ('lock_timeout', '%dms' % int(float(ctx.p['cutover_lock_timeout']) * 1000)), record=False)
-        try:
-            capture.install(ctx, db, snap, capture.FORWARD, ctx.t_parent)
-            db.commit()
-            ctx.log('capturing the changes made to %s' % ctx.key)
-            return
-        except psycopg2.errors.LockNotAvailable:
-            db.rollback()
-            ctx.log('capture: lock on %s not granted (attempt %d of %d)' % (ctx.key, attempt, attempts))
-            time.sleep(min(0.5 * attempt, 5))
+    if ctx.with_lock_retries('capture', lambda: capture.install(ctx, ctx.db, snap, capture.FORWARD, ctx.t_parent)):
+        ctx.db.commit()
+        ctx.log('capturing the changes made to %s' % ctx.key)
+        return
     raise MigrationError("could not start capturing the changes to %s: its writers held it %d times for "
                          "longer than %ss. Run again (the migration resumes), or raise %s."
-                         % (ctx.key, attempts, ctx.p['cutover_lock_timeout'], ctx.opt('cutover_lock_timeout')))
+                         % (ctx.key, int(ctx.p['cutover_retries']) + 1, ctx.p['cutover_lock_timeout'],
+                            ctx.opt('cutover_lock_timeout')))
 
 
-def create_parent_table(ctx, tbl, like=None):
+def build_parent(ctx, tbl, like):
+    """The partitioned table t_target like the table `like`: columns, NOT NULL control column, comment,
+    owner, table and column privileges (offline from the renamed old table, online from the one in use)."""
+    db = ctx.db
+    db.execute(create_parent_table(ctx, tbl, like))
+    db.execute(sql.SQL('ALTER TABLE {} ALTER COLUMN {} SET NOT NULL').format(
+        ctx.t_target, sql.Identifier(ctx.control)))
+    if tbl['comment'] is not None:
+        db.execute(sql.SQL('COMMENT ON TABLE {} IS %s').format(ctx.t_target), (tbl['comment'],))
+    db.execute(ddl.owner_to(ctx.t_target, tbl['owner']))
+    apply_grants(db, tbl['oid'], ctx.t_target)
+
+
+def create_parent_table(ctx, tbl, like):
     """CREATE TABLE parent (LIKE old INCLUDING ...) PARTITION BY RANGE (control) [TABLESPACE ...]."""
     likes = ['DEFAULTS', 'CONSTRAINTS', 'GENERATED', 'IDENTITY', 'COMMENTS', 'STORAGE', 'STATISTICS']
     if ctx.server_version >= 140000:
         likes.append('COMPRESSION')
     create = sql.SQL('CREATE TABLE {} (LIKE {} {}) PARTITION BY RANGE ({})').format(
-        ctx.t_target, like or ctx.t_old, sql.SQL(' ').join(sql.SQL('INCLUDING ' + x) for x in likes),
+        ctx.t_target, like, sql.SQL(' ').join(sql.SQL('INCLUDING ' + x) for x in likes),
         sql.Identifier(ctx.control))
     if tbl['tablespace']:
         create = sql.SQL('{} TABLESPACE {}').format(create, sql.Identifier(tbl['tablespace']))

@@ -23,7 +23,9 @@ from ansible_collections.soar.partman.plugins.module_utils.migration import (
     capture, catchup, configure, constraints, copy, cutover, indexes, partitions, preflight, prepare, revert,
     status, verify,
 )
-from ansible_collections.soar.partman.plugins.module_utils.migration.context import STEPS, Context, MigrationError
+from ansible_collections.soar.partman.plugins.module_utils.migration.context import (
+    STEPS, Context, MigrationError, mode_steps,
+)
 from ansible_collections.soar.partman.plugins.module_utils.names import PlanError
 
 try:
@@ -261,11 +263,10 @@ def forward_online(ctx, state):
             ctx.warn("%s is already partitioned; nothing to do" % ctx.key)
             ctx.plan = {'table': ctx.key, 'status': 'already partitioned', 'steps': []}
             return
-        for name in (ctx.old_name,):
-            if ctx.exists(name) is not None:
-                raise MigrationError("%s.%s exists: the cut-over renames %s to that name. Drop or rename it after "
-                                     "checking its contents, or choose another %s."
-                                     % (ctx.schema, name, ctx.key, ctx.opt('old_suffix')))
+        if ctx.exists(ctx.old_name) is not None:
+            raise MigrationError("%s.%s exists: the cut-over renames %s to that name. Drop or rename it after "
+                                 "checking its contents, or choose another %s."
+                                 % (ctx.schema, ctx.old_name, ctx.key, ctx.opt('old_suffix')))
         snap = ctx.timed('preflight', preflight.run, ctx, tbl)
         ctx.diff = {'before': {'table': ctx.key, 'partitioned': False},
                     'after': {'table': ctx.key, 'partitioned': phase != 'prepare', 'mode': 'online'}}
@@ -337,10 +338,7 @@ def revert_online(ctx, state):
 
 def remaining_steps(step, online=False):
     """The steps after step, as a check-mode run of a migration under way reports them."""
-    return [s for s in STEPS if STEPS.index(s) > STEPS.index(step) and (online or s not in ONLINE_ONLY)]
-
-
-ONLINE_ONLY = ('caught_up', 'swapped')
+    return [s for s in mode_steps(online) if STEPS.index(s) > STEPS.index(step)]
 
 
 def run(module):

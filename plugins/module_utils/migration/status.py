@@ -11,7 +11,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.soar.partman.plugins.module_utils import state as st
-from ansible_collections.soar.partman.plugins.module_utils.migration.context import STEPS
+from ansible_collections.soar.partman.plugins.module_utils.migration.context import mode_steps
 from ansible_collections.soar.partman.plugins.module_utils.migration.phases import PHASES
 from ansible_collections.soar.partman.plugins.module_utils.progress import phase_figures
 from ansible_collections.soar.partman.plugins.module_utils.names import quote_ident, truncate_name
@@ -147,7 +147,7 @@ def running_step(row):
     if row.get('direction') != 'forward':
         return 'revert-drop' if row.get('step') == 'revert-copy' else None
     online = ((row.get('extra') or {}).get('mode') == 'online')
-    steps = [s for s in STEPS if online or s not in ('caught_up', 'swapped')]
+    steps = mode_steps(online)
     i = steps.index(row['step']) if row.get('step') in steps else len(steps) - 1
     return steps[i + 1] if i + 1 < len(steps) else None
 

@@ -59,16 +59,12 @@ def run_online(ctx, state):
     cols = capture.key_columns(ctx, snap)
     db.rollback()  # a new transaction: its isolation is set before any query
     db.execute('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ', record=False)
-    db.execute(sql.SQL('CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT DISTINCT {} FROM {} '
-                       'WHERE applied_round IS NULL').format(sql.Identifier(PENDING), capture._idents(cols), log),
-               record=False)
-    db.execute(sql.SQL('ANALYZE {}').format(sql.Identifier(PENDING)), record=False)
+    pending_keys = capture.keys_table(db, PENDING, cols, log, 'applied_round IS NULL')
     covered = max(state['extra'].get('verified_round') or 0,
                   db.scalar(sql.SQL('SELECT coalesce(max(applied_round), 0) FROM {}').format(log)))
-    pending = db.scalar(sql.SQL('SELECT count(*) FROM {}').format(sql.Identifier(PENDING)))
+    pending = db.scalar(sql.SQL('SELECT count(*) FROM {}').format(pending_keys))
     exclude = sql.SQL('NOT EXISTS (SELECT 1 FROM {} k WHERE {})').format(
-        sql.Identifier(PENDING), sql.SQL(' AND ').join(
-            sql.SQL('k.{c} = s.{c}').format(c=sql.Identifier(c)) for c in cols))
+        pending_keys, capture.key_match(cols, 'k', 's'))
     progress_db = db.clone(autocommit=True)
     try:
         compare(ctx, db, snap, ctx.t_source, exclude=exclude, progress_db=progress_db)
@@ -87,15 +83,10 @@ def verify_changed(ctx, db, snap, direction, source, target, since_round):
     since_round equal in both tables (count and checksum of the rows). Raises MigrationError."""
     log = capture.log_table(ctx, direction)
     cols = capture.key_columns(ctx, snap)
-    db.execute(sql.SQL('CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT DISTINCT {} FROM {} '
-                       'WHERE applied_round > %s').format(sql.Identifier(CHANGED), capture._idents(cols), log),
-               (since_round,), record=False)
-    db.execute(sql.SQL('ANALYZE {}').format(sql.Identifier(CHANGED)), record=False)
+    changed = capture.keys_table(db, CHANGED, cols, log, 'applied_round > %s', (since_round,))
     agg = aggregate([c['name'] for c in snap['columns']], True)
-    match = sql.SQL('EXISTS (SELECT 1 FROM {} k WHERE {})').format(
-        sql.Identifier(CHANGED), sql.SQL(' AND ').join(
-            sql.SQL('k.{c} = s.{c}').format(c=sql.Identifier(c)) for c in cols))
-    keys = db.scalar(sql.SQL('SELECT count(*) FROM {}').format(sql.Identifier(CHANGED)))
+    match = sql.SQL('EXISTS (SELECT 1 FROM {} k WHERE {})').format(changed, capture.key_match(cols, 'k', 's'))
+    keys = db.scalar(sql.SQL('SELECT count(*) FROM {}').format(changed))
     got = []
     for table in (source, target):
         got.append(db.execute(sql.SQL('SELECT {} FROM {} s WHERE {}').format(agg, table, match), record=False)[0])

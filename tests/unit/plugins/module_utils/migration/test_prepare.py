@@ -80,7 +80,7 @@ def test_parent_like_the_old_table_before_pg14_and_in_its_tablespace():
     ctx = make_ctx(server_version=130000)
     snap = snapshot()
     snap['table']['tablespace'] = 'fast'
-    text = prepare.create_parent_table(ctx, snap['table'])
+    text = prepare.create_parent_table(ctx, snap["table"], ctx.t_old)
     from partman_testing import render
     assert 'COMPRESSION' not in render(text)
     assert render(text).endswith('PARTITION BY RANGE ("received_at") TABLESPACE "fast"')

@@ -6,14 +6,14 @@ import pytest
 psycopg2 = pytest.importorskip('psycopg2')
 
 from ansible_collections.soar.partman.plugins.module_utils.migration import runner  # noqa: E402
-from ansible_collections.soar.partman.plugins.module_utils.migration.context import STEPS  # noqa: E402
+from ansible_collections.soar.partman.plugins.module_utils.migration.context import ONLINE_ONLY, STEPS  # noqa: E402
 from partman_testing import FakeModule, make_ctx, migration_params  # noqa: E402
 
 
 def test_step_table_follows_the_recorded_steps():
     assert STEPS[0] == 'prepared'
     offline = tuple(name for name, _fn in runner.STEP_TABLE)
-    assert offline == tuple(s for s in STEPS[1:] if s not in runner.ONLINE_ONLY)
+    assert offline == tuple(s for s in STEPS[1:] if s not in ONLINE_ONLY)
     assert [fn.__module__.rsplit('.', 1)[1] for _n, fn in runner.STEP_TABLE] == [
         'partitions', 'copy', 'indexes', 'constraints', 'verify', 'configure']
     online = runner.ONLINE_PREPARE_STEPS + runner.ONLINE_CUTOVER_STEPS
