@@ -15,19 +15,21 @@ TEXTFILE = "/var/lib/prometheus/node-exporter/soar_partman.prom"
 RULES = "/var/tmp/soar-partman-alerts.yml"
 MAINTENANCE_TIMER = "soar-partman-maintenance.timer"
 HEALTH_TIMER = "soar-partman-health.timer"
-# Takes, as the stand-in's role, every connection PostgreSQL does not reserve, and holds them.
+# Takes, as the stand-in's role, every connection PostgreSQL does not reserve, holds them, and takes any
+# slot that frees up (a superuser's session may have used a slot not reserved), as a pool would.
 HOG = """
 import time, psycopg2
 conns = []
+said = None
 while True:
     try:
         conns.append(psycopg2.connect(host='127.0.0.1', dbname='soar', user='soar', password='soar',
                                       application_name='soar-run'))
     except psycopg2.OperationalError as e:
-        print('holding %d connections: %s' % (len(conns), str(e).strip()), flush=True)
-        break
-while True:
-    time.sleep(60)
+        if said != len(conns):
+            print('holding %d connections: %s' % (len(conns), str(e).strip()), flush=True)
+            said = len(conns)
+        time.sleep(0.2)
 """
 
 # Shared between the test files (they run in file order).

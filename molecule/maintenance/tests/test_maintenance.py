@@ -124,7 +124,7 @@ def flat(proc):
 
 
 def switch(backends):
-    return play(os.path.join(SCENARIO, "switch.yml"), {"switch_backends": backends})
+    return play(os.path.join(SCENARIO, "..", "shared", "switch.yml"), {"switch_backends": backends})
 
 
 def cron_entry(host):
@@ -413,7 +413,8 @@ def test_self_heal_gets_through_exhausted_connections(hosts):
 
     for name, host in hosts.items():
         service = "postgresql@%s-main.service" % {"bookworm": "15", "trixie": "17"}[codename(host)]
-        psql(host, "DROP ROLE IF EXISTS app; CREATE ROLE app LOGIN PASSWORD 'app'; ALTER SYSTEM SET max_connections = 10")
+        psql(host, "DROP ROLE IF EXISTS app; CREATE ROLE app LOGIN PASSWORD 'app'")
+        psql(host, "ALTER SYSTEM SET max_connections = 10")  # not in a transaction block: a psql -c of its own
         host.check_output("systemctl restart %s" % service)
         try:
             for _slot in range(7):
@@ -613,7 +614,7 @@ def test_database_name_with_a_shell_command_stays_data(hosts):
         psql(host, 'CREATE DATABASE "%s"' % WEIRD_DB.replace('"', '""'), db="postgres")
         psql(host, "CREATE SCHEMA partman; CREATE EXTENSION pg_partman SCHEMA partman", db=shlex.quote(WEIRD_DB))
     try:
-        play(os.path.join(SCENARIO, "switch.yml"),
+        play(os.path.join(SCENARIO, "..", "shared", "switch.yml"),
              {"switch_backends": {"maintenance-bookworm": "cron", "maintenance-trixie": "bgw"},
               "partman_maintenance_database": WEIRD_DB})
         bookworm, trixie = hosts["maintenance-bookworm"], hosts["maintenance-trixie"]
