@@ -71,7 +71,7 @@ def refused_one_more(host):
     superuser's session (the health check) has just left may be free for a moment before the hog takes
     it: three tries."""
     said = []
-    for _ in range(3):
+    for _try in range(3):
         refused = host.run("PGPASSWORD=soar psql -XAtq -h 127.0.0.1 -U soar -d soar -c 'SELECT 1'")
         said.append(refused.stderr + refused.stdout)
         if refused.rc != 0 and ("too many clients" in said[-1] or "remaining connection slots are reserved"
