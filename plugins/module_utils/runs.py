@@ -23,6 +23,20 @@ from ansible_collections.soar.partman.plugins.module_utils import evidence as ev
 from ansible_collections.soar.partman.plugins.module_utils.gucs import parse_library_list, GucParseError
 
 BACKENDS = ('auto', 'cron', 'pg_cron', 'systemd', 'bgw', 'none')
+
+
+def evidence_argument_spec():
+    """The options of partman_info and partman_health that say where the last maintenance run is read and
+    when it is a problem (doc fragment soar.partman.maintenance_evidence)."""
+    return dict(
+        backend=dict(type='str', default='auto', choices=list(BACKENDS)),
+        job_name=dict(type='str', default='soar-partman-maintenance'),
+        cron_log=dict(type='path', default='/var/log/soar-partman/maintenance.log'),
+        pg_cron_database=dict(type='str', default=''),
+        postgresql_log=dict(type='path', default=''),
+        max_maintenance_age=dict(type='int', default=93600),
+        allow_no_maintenance=dict(type='bool', default=False),
+    )
 LOG_TAIL_BYTES = 4 * 1024 * 1024
 SYSTEMD_PROPS = ('LoadState', 'ActiveState', 'SubState', 'Result', 'ExecMainStatus',
                  'ExecMainStartTimestamp', 'ExecMainExitTimestamp')

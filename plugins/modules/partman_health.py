@@ -31,6 +31,7 @@ requirements:
   - pg_partman 4.x or 5.x in the database
 extends_documentation_fragment:
   - soar.partman.connection
+  - soar.partman.maintenance_evidence
 options:
   partman_schema:
     description:
@@ -43,43 +44,6 @@ options:
         C(/var/lib/prometheus/node-exporter/soar_partman.prom); empty writes nothing.
     type: path
     default: ''
-  backend:
-    description:
-      - The maintenance backend whose last run is read; C(auto) finds the one in place (as
-        O(soar.partman.partman_info#module:backend)).
-    type: str
-    choices: [auto, cron, pg_cron, systemd, bgw, none]
-    default: auto
-  job_name:
-    description:
-      - Name of the pg_cron job, and base name of the systemd service (C(<job_name>.service)).
-    type: str
-    default: soar-partman-maintenance
-  cron_log:
-    description:
-      - Log file the cron backend's maintenance script appends to.
-    type: path
-    default: /var/log/soar-partman/maintenance.log
-  pg_cron_database:
-    description:
-      - Database holding pg_cron's tables; empty means the server's C(cron.database_name).
-    type: str
-    default: ''
-  postgresql_log:
-    description:
-      - PostgreSQL server log file to search for C(pg_partman_bgw) runs; empty skips it.
-    type: path
-    default: ''
-  max_maintenance_age:
-    description:
-      - Seconds a successful maintenance run may be old before RV(problems) names it; C(0) skips that check.
-    type: int
-    default: 93600
-  allow_no_maintenance:
-    description:
-      - No recorded maintenance run at all (just migrated) is not a problem; a failed run still is.
-    type: bool
-    default: false
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -161,21 +125,15 @@ from ansible_collections.soar.partman.plugins.module_utils.connection import (
 )
 from ansible_collections.soar.partman.plugins.module_utils import health
 from ansible_collections.soar.partman.plugins.module_utils import partset as ps
-from ansible_collections.soar.partman.plugins.module_utils.runs import BACKENDS
+from ansible_collections.soar.partman.plugins.module_utils.runs import evidence_argument_spec
 
 
 def argument_spec():
     spec = connection_argument_spec()
+    spec.update(evidence_argument_spec())
     spec.update(
         partman_schema=dict(type='str', default='partman'),
         textfile=dict(type='path', default=''),
-        backend=dict(type='str', default='auto', choices=list(BACKENDS)),
-        job_name=dict(type='str', default='soar-partman-maintenance'),
-        cron_log=dict(type='path', default='/var/log/soar-partman/maintenance.log'),
-        pg_cron_database=dict(type='str', default=''),
-        postgresql_log=dict(type='path', default=''),
-        max_maintenance_age=dict(type='int', default=93600),
-        allow_no_maintenance=dict(type='bool', default=False),
     )
     return spec
 

@@ -35,6 +35,7 @@ requirements:
   - pg_partman 4.x or 5.x in the database
 extends_documentation_fragment:
   - soar.partman.connection
+  - soar.partman.maintenance_evidence
 options:
   table:
     description:
@@ -78,46 +79,6 @@ options:
     description:
       - Judge the retention as if C(retention_keep_table) were this for O(table).
     type: bool
-  backend:
-    description:
-      - The maintenance backend whose evidence is read; C(auto) finds the one in place (a loaded systemd unit
-        O(job_name), the cron file C(/etc/cron.d/<job_name>), C(pg_partman_bgw) in C(shared_preload_libraries),
-        a pg_cron job O(job_name), in that order).
-    type: str
-    choices: [auto, cron, pg_cron, systemd, bgw, none]
-    default: auto
-  job_name:
-    description:
-      - Name of the pg_cron job, and base name of the systemd service (C(<job_name>.service)).
-    type: str
-    default: soar-partman-maintenance
-  cron_log:
-    description:
-      - Log file the cron backend's maintenance script appends to; its last rotation (C(.1) or C(.1.gz)) is read too.
-    type: path
-    default: /var/log/soar-partman/maintenance.log
-  pg_cron_database:
-    description:
-      - Database holding pg_cron's tables; empty means the server's C(cron.database_name).
-    type: str
-    default: ''
-  postgresql_log:
-    description:
-      - PostgreSQL server log file to search for C(pg_partman_bgw) runs (on Debian the C(logfile) of
-        M(soar.partman.pg_cluster_info)); empty skips it.
-    type: path
-    default: ''
-  max_maintenance_age:
-    description:
-      - Seconds a successful maintenance run may be old before it counts as a problem; C(0) skips the
-        maintenance checks.
-    type: int
-    default: 93600
-  allow_no_maintenance:
-    description:
-      - A set with no recorded maintenance run at all (just migrated) is not a problem; a run that failed still is.
-    type: bool
-    default: false
   maintenance_analyze:
     description:
       - Value of C(p_analyze) in RV(maintenance_call).
@@ -325,24 +286,19 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.soar.partman.plugins.module_utils.connection import (
     connection_argument_spec, HAS_PSYCOPG2, PSYCOPG2_IMPORT_ERROR, missing_required_lib, protect_secrets,
 )
-from ansible_collections.soar.partman.plugins.module_utils.info import run, BACKENDS, GATHER
+from ansible_collections.soar.partman.plugins.module_utils.info import run, GATHER
+from ansible_collections.soar.partman.plugins.module_utils.runs import evidence_argument_spec
 
 
 def argument_spec():
     spec = connection_argument_spec()
+    spec.update(evidence_argument_spec())
     spec.update(
         table=dict(type='str', default=''),
         partman_schema=dict(type='str', default='partman'),
         exact_counts=dict(type='bool', default=False),
         retention=dict(type='str'),
         retention_keep_table=dict(type='bool'),
-        backend=dict(type='str', default='auto', choices=list(BACKENDS)),
-        job_name=dict(type='str', default='soar-partman-maintenance'),
-        cron_log=dict(type='path', default='/var/log/soar-partman/maintenance.log'),
-        pg_cron_database=dict(type='str', default=''),
-        postgresql_log=dict(type='path', default=''),
-        max_maintenance_age=dict(type='int', default=93600),
-        allow_no_maintenance=dict(type='bool', default=False),
         maintenance_analyze=dict(type='bool', default=False),
         maintenance_job=dict(type='bool', default=False),
         self_heal=dict(type='bool', default=True),

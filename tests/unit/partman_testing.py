@@ -193,8 +193,9 @@ def state_row(snap=None, **over):
 
 # ------------------------------------------------------------------ documentation against argument specs
 def _fragments():
-    from ansible_collections.soar.partman.plugins.doc_fragments import connection as connection_fragment
-    return {'soar.partman.connection': connection_fragment.ModuleDocFragment}
+    from ansible_collections.soar.partman.plugins.doc_fragments import connection, maintenance_evidence
+    return {'soar.partman.connection': connection.ModuleDocFragment,
+            'soar.partman.maintenance_evidence': maintenance_evidence.ModuleDocFragment}
 
 
 def merged_doc(module):

@@ -108,6 +108,18 @@ FUTURE = """
     ORDER BY 1"""
 
 
+def test_verify_is_green_right_after_migrate(db):
+    """migrate.yml ran maintenance once when it installed the backend, so verify.yml passes at once,
+    without partman_verify_allow_no_maintenance; the health check installed beside it says healthy."""
+    rc, out = playbook("verify.yml")
+    assert rc == 0, out
+    assert "maintenance by cron: last success 20" in out, out
+    assert db.service("soar-partman-health.timer").is_enabled
+    db.run_expect([0], "systemctl start soar-partman-health.service")
+    assert "soar_partman_healthy{database=\"soar\"} 1" in \
+        db.file("/var/lib/prometheus/node-exporter/soar_partman.prom").content_string
+
+
 def test_migrate_installed_the_maintenance_schedule(db):
     """migrate.yml ends by installing the inventory's backend (cron here): its line, run as cron
     runs it, re-creates a dropped future partition and logs OK; verify.yml then passes."""
