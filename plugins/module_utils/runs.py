@@ -37,6 +37,8 @@ def evidence_argument_spec():
         max_maintenance_age=dict(type='int', default=93600),
         allow_no_maintenance=dict(type='bool', default=False),
     )
+
+
 LOG_TAIL_BYTES = 4 * 1024 * 1024
 SYSTEMD_PROPS = ('LoadState', 'ActiveState', 'SubState', 'Result', 'ExecMainStatus',
                  'ExecMainStartTimestamp', 'ExecMainExitTimestamp')
