@@ -126,8 +126,11 @@ def test_migrate_installed_the_maintenance_schedule(db):
     ahead = psql(db, FUTURE).splitlines()
     assert len(ahead) >= 3, ahead
     assert db.file(CRON_FILE).exists
-    # A procedure: CALL, not SELECT (a SELECT fails on every run).
-    assert "CALL partman.run_maintenance_proc(" in db.file("/usr/local/sbin/soar-partman-maintenance").content_string
+    # The scheduled job's block (self-healing, then each set's maintenance with lock retries) calls the
+    # function run_maintenance per set; run_maintenance_proc is a procedure that a SELECT would fail on.
+    script = db.file("/usr/local/sbin/soar-partman-maintenance").content_string
+    assert "PERFORM partman.run_maintenance(p_parent_table := cfg.parent_table" in script
+    assert "SELECT partman.run_maintenance_proc" not in script
     psql(db, "DROP TABLE public.%s" % ahead[-1])
     assert psql(db, FUTURE).splitlines() == ahead[:-1]
     assert cron_line.cron_entry(db, CRON_FILE)[1] == "postgres"
