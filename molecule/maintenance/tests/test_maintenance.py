@@ -380,7 +380,8 @@ def test_job_retries_while_postgresql_is_down(hosts):
         ok, output = run_backend(host, FINAL[name])
         assert ok, output
         assert "partman-maintenance: RETRY attempt=1" in output, output
-        assert re.search(r"partman-maintenance: OK database=soar seconds=\d+ attempts=[2-9]", output), output
+        # However long PostgreSQL took to come back (under load, 40 s and 12 attempts were seen): more than one.
+        assert re.search(r"partman-maintenance: OK database=soar seconds=\d+ attempts=([2-9]|[1-9]\d+)\b", output), output
 
 
 CHECKSUM = "SELECT count(*) || ' ' || md5(string_agg(id::text || received_at::text, ',' ORDER BY id, received_at)) FROM public.fixes"
