@@ -171,10 +171,14 @@ class Repair(object):
 
         ignored = ignored_columns(cols)
         query, args = pm.partition_data_time(schema, parent, p['lock_wait'], ignored)
+        # Writers wait for each batch (readers do not): a row written into the default for the interval being
+        # moved, between the move and the child's ATTACH, would make the ATTACH fail.
+        lock = sql.SQL('LOCK TABLE {} IN EXCLUSIVE MODE').format(sql.Identifier(default['schema'], default['relname']))
         t0 = time.time()
-        self.queries.append(db.mogrify(query, args))
+        self.queries += [db.mogrify(lock), db.mogrify(query, args)]
         while p['max_batches'] == 0 or result['batches'] < p['max_batches']:
             try:
+                db.execute(lock, record=False)
                 moved = db.execute(query, args, record=False)[0][0]
             except psycopg2.Error as e:
                 db.rollback()
@@ -344,6 +348,10 @@ BEGIN
       delay := 1;
       LOOP
         BEGIN
+          -- Writers wait until this batch commits (readers do not): a row written into the default for the
+          -- interval being moved, between the move and the child's ATTACH, would make the ATTACH fail
+          -- ("updated partition constraint for default partition would be violated").
+          EXECUTE format('LOCK TABLE %s IN EXCLUSIVE MODE', dflt);
           EXECUTE format('SELECT max(%I)::text FROM ONLY %s', cfg.control, dflt) INTO newest;
           EXIT WHEN newest IS NULL;
           IF cfg.retention IS NOT NULL AND NOT cfg.retention_keep_table
