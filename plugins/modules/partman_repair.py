@@ -53,7 +53,8 @@ options:
     default: 30
   lock_timeout:
     description:
-      - Seconds to wait for table locks (creating a child locks the parent briefly).
+      - Seconds to wait for table locks (each batch locks the default partition against writes until it commits,
+        creating a child locks the parent briefly).
     type: int
     default: 60
   run_maintenance:
