@@ -173,12 +173,22 @@ class Repair(object):
         query, args = pm.partition_data_time(schema, parent, p['lock_wait'], ignored)
         # Writers wait for each batch (readers do not): a row written into the default for the interval being
         # moved, between the move and the child's ATTACH, would make the ATTACH fail.
-        lock = sql.SQL('LOCK TABLE {} IN EXCLUSIVE MODE').format(sql.Identifier(default['schema'], default['relname']))
+        # The tables its foreign keys reference first (the ATTACH adds triggers to them): a writer that wrote one
+        # of them and then waited for the default would deadlock with the ATTACH.
+        refs = db.query("SELECT DISTINCT n.nspname, r.relname FROM pg_constraint c JOIN pg_class r ON r.oid = c.confrelid "
+                        "JOIN pg_namespace n ON n.oid = r.relnamespace WHERE c.conrelid = %s AND c.contype = 'f' "
+                        "ORDER BY 1, 2", (oid,))
+        db.rollback()
+        locks = [sql.SQL('LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE').format(sql.Identifier(r['nspname'], r['relname']))
+                 for r in refs]
+        locks.append(sql.SQL('LOCK TABLE {} IN EXCLUSIVE MODE').format(
+            sql.Identifier(default['schema'], default['relname'])))
         t0 = time.time()
-        self.queries += [db.mogrify(lock), db.mogrify(query, args)]
+        self.queries += [db.mogrify(lock) for lock in locks] + [db.mogrify(query, args)]
         while p['max_batches'] == 0 or result['batches'] < p['max_batches']:
             try:
-                db.execute(lock, record=False)
+                for lock in locks:
+                    db.execute(lock, record=False)
                 moved = db.execute(query, args, record=False)[0][0]
             except psycopg2.Error as e:
                 db.rollback()
@@ -296,6 +306,7 @@ DECLARE
   newest text;
   moved bigint;
   child regclass;
+  ref regclass;
   child_rows bigint;
   batches int;
   rows_left boolean;
@@ -351,6 +362,13 @@ BEGIN
           -- Writers wait until this batch commits (readers do not): a row written into the default for the
           -- interval being moved, between the move and the child's ATTACH, would make the ATTACH fail
           -- ("updated partition constraint for default partition would be violated").
+          -- First the tables the set's foreign keys reference: the ATTACH adds the keys' triggers to them.
+          -- A writer that wrote one of them (a message, then its fix) and then waited for the default would
+          -- otherwise deadlock with the ATTACH (pg_partman 4.x re-raises that as a plain error).
+          FOR ref IN SELECT DISTINCT c.confrelid::regclass FROM pg_constraint c
+                     WHERE c.conrelid = cfg.parent_table::regclass AND c.contype = 'f' LOOP
+            EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', ref);
+          END LOOP;
           EXECUTE format('LOCK TABLE %s IN EXCLUSIVE MODE', dflt);
           EXECUTE format('SELECT max(%I)::text FROM ONLY %s', cfg.control, dflt) INTO newest;
           EXIT WHEN newest IS NULL;

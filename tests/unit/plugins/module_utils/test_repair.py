@@ -31,7 +31,8 @@ def test_scheduled_call_per_major_and_options():
     assert "attgenerated <> ''" in four and 'p_ignored_columns := ignored' in four
     assert four.index('child_rows <> moved') < four.index('COMMIT;')
     # Writers of the default wait for the batch, from before the rows are read until its commit.
-    assert four.index("LOCK TABLE %s IN EXCLUSIVE MODE', dflt") < four.index('SELECT max(%I)::text FROM ONLY') \
+    assert four.index("IN SHARE ROW EXCLUSIVE MODE', ref") < four.index("LOCK TABLE %s IN EXCLUSIVE MODE', dflt") \
+        < four.index('SELECT max(%I)::text FROM ONLY') \
         < four.index('partition_data_time(')
 
 
