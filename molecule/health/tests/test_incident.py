@@ -54,6 +54,7 @@ COLUMNS = """
 
 CHECKSUM = "SELECT count(*) || ' ' || coalesce(sum(hashtext(f::text)::bigint), 0) FROM public.fixes f"
 
+
 def succeeded_by(found, backend):
     """The check read a completed, successful last run of this backend (not one still running)."""
     return any(n == "soar_partman_maintenance_status" and v == 1 and dict(ls).get("status") == "succeeded"
