@@ -31,24 +31,28 @@ def disk_needed(table_bytes, index_bytes, margin=1.1):
 # kind of work scales with rows_total / sample rows (ANALYZE with the partitions: it samples at most
 # 30000 rows of each). The sample's figures are its backend's CPU seconds where the module can read
 # them (else wall seconds). The factors turn that work on a TEMP table (no WAL, local buffers, one
-# statement, no parallel workers) into the real phases' seconds; they were fitted on the demo at 1M
-# rows (PostgreSQL 15: migration_jobs 2, 37.6 s in the module; jobs 1, 62 s, README "How long it
-# takes") with the sample's CPU figures measured there (per 33333 rows: copy 0.065 s, 17 builds
-# 0.33 s, 4 foreign keys 0.17 s, ANALYZE 0.44 s). On the quieter benchmark host (2M rows) they
-# overestimate by up to 1.5x: a guide, not a promise.
-COPY_FACTOR = 2.6
-INDEX_FACTOR = 2.2
-FK_FACTOR = 0.9
-ANALYZE_FACTOR = 1.3
-VERIFY_FACTOR = 0.4       # the old table's GROUP BY and each partition's count, against the sample's copy
-SECONDS_FIXED = 2.0       # rename, parent, create_parent, configure
-SECONDS_PER_PARTITION = 0.05
-# What a second connection adds (2 connections on 2 cores: 1.6x, README "Benchmark")
-PARALLEL_GAIN = 0.6
+# statement, no parallel workers) into the real phases' seconds. Fitted on the quiet demo at 1M rows
+# (PostgreSQL 15, 2 CPUs, 2026-11-30): migration_jobs 1 (39.9 s in the module: copy 3.5 s, index
+# builds 16.3 s, foreign keys and ANALYZE 19.4 s, verification 0.5 s) for the factors, migration_jobs 2
+# (20.7 and 21.3 s: copy 2.5 s, index phase 17.4 s) for the gains of a second connection; the sample's
+# CPU figures there, per 33333 rows: copy 0.08 s, 17 builds 0.36 s, 4 foreign keys 0.19 s, ANALYZE 0.44 s
+# per partition. A busy server takes longer (the plan then adds the figure at the current load).
+COPY_FACTOR = 1.45
+INDEX_FACTOR = 1.5
+FK_FACTOR = 0.75
+ANALYZE_FACTOR = 1.08
+VERIFY_FACTOR = 0.2       # the old table's GROUP BY and each partition's count, against the sample's copy
+SECONDS_FIXED = 0.1       # rename, parent, create_parent, configure
+SECONDS_PER_PARTITION = 0.005
+# What each connection after the first adds. The copy is bound by one table's reads (2 connections on 2
+# cores: 1.4x); the index phase by CPU, and with one job ANALYZE and the keys wait for the builds, with
+# more they run beside them (2 connections on 2 cores: 2.05x).
+COPY_PARALLEL_GAIN = 0.4
+INDEX_PARALLEL_GAIN = 1.0
 
 
-def parallel_speedup(jobs):
-    return 1.0 + PARALLEL_GAIN * (max(int(jobs or 1), 1) - 1)
+def parallel_speedup(jobs, gain):
+    return 1.0 + gain * (max(int(jobs or 1), 1) - 1)
 
 
 def window_estimate(sample, rows_total, partitions, jobs):
@@ -58,7 +62,7 @@ def window_estimate(sample, rows_total, partitions, jobs):
     if not sample or not sample.get('rows'):
         return None
     scale = float(max(rows_total or 0, 0)) / float(sample['rows'])
-    speed = parallel_speedup(jobs)
+    speed = parallel_speedup(jobs, INDEX_PARALLEL_GAIN)
     builds = sample['indexes'] * scale * INDEX_FACTOR
     keys = sample['foreign_keys'] * scale * FK_FACTOR
     analyze = sample['analyze'] * max(int(partitions or 0), 1) * ANALYZE_FACTOR
@@ -71,7 +75,7 @@ def window_estimate(sample, rows_total, partitions, jobs):
         builds, keys, analyze = builds * share, keys * share, analyze * share
     phases = {
         'prepare': SECONDS_FIXED + SECONDS_PER_PARTITION * max(int(partitions or 0), 0),
-        'copy': sample['copy'] * scale * COPY_FACTOR / speed,
+        'copy': sample['copy'] * scale * COPY_FACTOR / parallel_speedup(jobs, COPY_PARALLEL_GAIN),
         'indexes': builds,
         'foreign_keys': keys,
         'analyze': analyze,

@@ -295,6 +295,11 @@ def run(module):
 # (DO at top level may COMMIT; a procedure called from it too). Locks are taken with lock_timeout and
 # retried with backoff until a deadline; other errors of one set are reported and the others still run,
 # then the block fails naming them, so the job's status tells the truth.
+# A lock error is lock_not_available or deadlock_detected, or one of them re-raised by pg_partman 4.x,
+# whose functions catch every error and raise its text again as a plain exception (SQLSTATE P0001);
+# the text is PostgreSQL's English message (lc_messages other than English: those are not retried).
+_IS_LOCK_ERROR = ("(SQLSTATE IN ('55P03', '40P01') OR (SQLSTATE = 'P0001' AND SQLERRM ~ "
+                  "'(deadlock detected|due to lock timeout|could not obtain lock)'))")
 _SCHEDULED = r"""
 DECLARE
   deadline timestamptz := clock_timestamp() + make_interval(secs => @retry_seconds@);
@@ -332,7 +337,8 @@ BEGIN
         SELECT i.inhrelid::regclass INTO dflt FROM pg_inherits i JOIN pg_class k ON k.oid = i.inhrelid
          WHERE i.inhparent = cfg.parent_table::regclass AND pg_get_expr(k.relpartbound, k.oid) = 'DEFAULT';
         EXIT;
-      EXCEPTION WHEN lock_not_available OR deadlock_detected THEN
+      EXCEPTION WHEN lock_not_available OR deadlock_detected OR raise_exception THEN
+        IF NOT @is_lock_error@ THEN RAISE; END IF;
         IF clock_timestamp() + make_interval(secs => delay) > deadline THEN RAISE; END IF;
         RAISE WARNING 'soar.partman: % (reading the partitions of %); retrying in % s', SQLERRM, cfg.parent_table, delay;
         PERFORM pg_sleep(delay);
@@ -401,7 +407,8 @@ BEGIN
               moved, dflt, child, child_rows;
           END IF;
           EXIT;
-        EXCEPTION WHEN lock_not_available OR deadlock_detected THEN
+        EXCEPTION WHEN lock_not_available OR deadlock_detected OR raise_exception THEN
+          IF NOT @is_lock_error@ THEN RAISE; END IF;
           IF clock_timestamp() + make_interval(secs => delay) > deadline THEN RAISE; END IF;
           RAISE WARNING 'soar.partman: % (moving rows out of %); retrying in % s', SQLERRM, dflt, delay;
           PERFORM pg_sleep(delay);
@@ -438,7 +445,8 @@ BEGIN
           PERFORM @schema@.create_partition_time(p_parent_table := cfg.parent_table, p_partition_times := missing@analyze_arg@);
         END IF;
         EXIT;
-      EXCEPTION WHEN lock_not_available OR deadlock_detected THEN
+      EXCEPTION WHEN lock_not_available OR deadlock_detected OR raise_exception THEN
+        IF NOT @is_lock_error@ THEN RAISE; END IF;
         IF clock_timestamp() + make_interval(secs => delay) > deadline THEN RAISE; END IF;
         RAISE WARNING 'soar.partman: % (creating the children ahead of %); retrying in % s', SQLERRM, cfg.parent_table, delay;
         PERFORM pg_sleep(delay);
@@ -456,20 +464,15 @@ BEGIN
       BEGIN
         PERFORM @schema@.run_maintenance(p_parent_table := cfg.parent_table, p_analyze := @analyze@);
         EXIT;
-      EXCEPTION
-        WHEN lock_not_available OR deadlock_detected THEN
-          IF clock_timestamp() + make_interval(secs => delay) > deadline THEN
-            RAISE WARNING 'soar.partman maintenance of % failed: %', cfg.parent_table, SQLERRM;
-            failed := failed || (cfg.parent_table || ': ' || SQLERRM);
-            EXIT;
-          END IF;
-          RAISE WARNING 'soar.partman: % (maintenance of %); retrying in % s', SQLERRM, cfg.parent_table, delay;
-          PERFORM pg_sleep(delay);
-          delay := least(delay * 2, @max_delay@);
-        WHEN OTHERS THEN
+      EXCEPTION WHEN OTHERS THEN
+        IF NOT @is_lock_error@ OR clock_timestamp() + make_interval(secs => delay) > deadline THEN
           RAISE WARNING 'soar.partman maintenance of % failed: %', cfg.parent_table, SQLERRM;
           failed := failed || (cfg.parent_table || ': ' || SQLERRM);
           EXIT;
+        END IF;
+        RAISE WARNING 'soar.partman: % (maintenance of %); retrying in % s', SQLERRM, cfg.parent_table, delay;
+        PERFORM pg_sleep(delay);
+        delay := least(delay * 2, @max_delay@);
       END;
     END LOOP;
     COMMIT;
@@ -498,7 +501,8 @@ def scheduled_call(schema, extversion, analyze=False, self_heal=True, max_batche
         schema=quote_ident(schema), self_heal='true' if self_heal else 'false', max_batches=int(max_batches),
         lock_wait=int(lock_wait), lock_timeout=int(lock_timeout), retry_seconds=int(retry_seconds),
         max_delay=max(1, int(max_delay)), analyze='true' if analyze else 'false',
-        analyze_arg=', p_analyze := false' if pm.major_version(extversion) < 5 else '')
+        analyze_arg=', p_analyze := false' if pm.major_version(extversion) < 5 else '',
+        is_lock_error=_IS_LOCK_ERROR)
     body = _SCHEDULED
     for key, value in values.items():
         body = body.replace('@%s@' % key, str(value))

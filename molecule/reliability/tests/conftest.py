@@ -234,3 +234,11 @@ def suite(pytestconfig):
 def obs(host, suite):
     """This host's observations."""
     return suite.obs[host.backend.get_hostname()]
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The suite's seconds per host and phase, for the reader of the CI log (a figure, not a test)."""
+    if 'suite' in _SUITE:
+        terminalreporter.write_sep('-', 'reliability suite: seconds (also in %s)' % SECONDS_FILE)
+        for name, seconds in sorted(_SUITE['suite'].seconds.items()):
+            terminalreporter.write_line('%8.1f  %s' % (seconds, name))

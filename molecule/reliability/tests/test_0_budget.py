@@ -1,11 +1,10 @@
-"""The suite runs on both distributions at once and fits its time budget (CI shares 90 minutes)."""
-import json
+"""Every case of the suite ran, on both distributions at once.
 
+The suite's time is not asserted (speed is a benchmark's business, not a test's): conftest prints
+the seconds per host and phase at the end of the run and leaves them in SECONDS_FILE. Measured:
+250 s for the cases on the quiet 2-core machine, 300 s with another scenario beside it.
+"""
 import cases as C
-
-# Seconds for the cases on both hosts together (create/prepare/destroy come on top, 1.5-2 minutes).
-# Measured: 250 s on the quiet 2-core machine, 300 s with another scenario running beside it.
-BUDGET = 420
 
 
 def test_every_case_ran(obs):
@@ -16,7 +15,3 @@ def test_every_case_ran(obs):
     missing = [n for n in want if n not in names]
     assert not missing, 'no observation for %s; the driver said:\n%s' % (missing, obs.get('__stderr__', '')[-3000:])
 
-
-def test_time_budget(suite):
-    assert suite.seconds['total'] <= BUDGET, 'the suite took %ss (budget %ss): %s' % (
-        suite.seconds['total'], BUDGET, json.dumps(suite.seconds, indent=1, sort_keys=True))

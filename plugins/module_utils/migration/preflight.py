@@ -262,6 +262,8 @@ def estimate_window(ctx, snap, buckets, rows):
     ctx.plan['estimated_seconds'] = est['seconds']
     ctx.plan['estimated_time'] = human_seconds(est['seconds'])
     ctx.plan['estimated_phases'] = est['phases']
+    # the measurement itself, so that an estimate can be checked (and the factors fitted again) later
+    ctx.plan['estimate_sample'] = dict((k, round(v, 3) if isinstance(v, float) else v) for k, v in measured.items())
     ctx.plan['estimate_basis'] = ('an estimate from a sample of %d rows (one partition\'s worth) copied, indexed, '
                                   'checked and analyzed in a temporary table (%s time), scaled %.1fx, with jobs %d'
                                   % (est['sample_rows'], {'cpu': 'its CPU'}.get(measured.get('clock'), 'wall'),

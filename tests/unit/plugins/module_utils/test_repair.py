@@ -34,6 +34,10 @@ def test_scheduled_call_per_major_and_options():
     assert four.index("IN SHARE ROW EXCLUSIVE MODE', ref") < four.index("LOCK TABLE %s IN EXCLUSIVE MODE', dflt") \
         < four.index('SELECT max(%I)::text FROM ONLY') \
         < four.index('partition_data_time(')
+    # Every lock retry also takes pg_partman 4.x's re-raised lock errors (P0001 with the message):
+    # tests/integration_local/test_scheduled_lock_retry.py runs it against a real lock.
+    assert four.count("(SQLSTATE = 'P0001' AND SQLERRM ~ '(deadlock detected|due to lock timeout|") == 4
+    assert four.count('OR raise_exception THEN') == 3 and 'IF NOT (SQLSTATE IN' in four
 
 
 def test_scheduled_call_quotes_the_schema_and_picks_a_free_dollar_quote():
