@@ -19,6 +19,8 @@
 #                  during the online runs: inserts, updates, deletes per second (600, 50, 5)
 #   BENCH_LATENCY_SECONDS  seconds of writer latency measured before the migration and after
 #                  prepare (default 30)
+#   BENCH_ONLINE_JOBS  jobs of the online runs' prepare (default 2). Another value writes its results
+#                  under their own name (-online-jobsN), beside those of the default, and no plot.
 #
 # Results: printed, and written to bench/results/<suite>-<rows>.json; the plot of the windows to
 # bench/results/window-<suite>.svg.
@@ -38,6 +40,11 @@ name=${BENCH_HOST:-soar-partman-bench}
 template_db=soar_n${rows}_d${days}
 results=$root/bench/results
 mkdir -p "$results"
+online_jobs=${BENCH_ONLINE_JOBS:-2}
+variant=
+plot=$results/window-$suite.svg
+# the plot takes the sizes a run did not measure from earlier default runs: not for a variant
+[ "$online_jobs" = 2 ] || { variant=-online-jobs$online_jobs; plot=; }
 
 # The same environment as the Makefile, so that `bench/run.sh` also works on its own.
 export PATH=$root/.venv/bin:$PATH
@@ -82,9 +89,9 @@ docker cp bench/bench.py "$name:/usr/local/lib/bench.py" >/dev/null
 
 "$python" bench/bench.py run --container "$name" --suite "$suite" --rows "$rows" --days "$days" \
   --template-db "$template_db" --methods "$methods" --query-runs "$query_runs" --repeat "$repeat" \
-  --output "$results/$suite-$rows.json" --started "$start" \
-  --window-sizes "$window_sizes" --window-offline "$window_offline" \
-  --latency-seconds "${BENCH_LATENCY_SECONDS:-30}" --plot "$results/window-$suite.svg"
+  --output "$results/$suite-$rows$variant.json" --started "$start" \
+  --window-sizes "$window_sizes" --window-offline "$window_offline" --online-jobs "$online_jobs" \
+  --latency-seconds "${BENCH_LATENCY_SECONDS:-30}" --plot "$plot"
 
 if [ "${BENCH_CLEAN:-0}" = 1 ]; then
   docker rm -f "$name" >/dev/null

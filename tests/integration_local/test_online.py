@@ -165,7 +165,9 @@ def run_killed(until_step, *extra):
                  "datname = '%s' AND application_name NOT LIKE 'psql%%'" % DB)
             killed = True
             break
-        time.sleep(0.05)
+        # steps after the index builds last milliseconds at this size, the less the fewer changes the
+        # writer's stalls leave to catch up
+        time.sleep(0.01)
     proc.communicate()
     return killed
 

@@ -14,4 +14,3 @@ def test_every_case_ran(obs):
             + ['%s/%s' % (k, c[0]) for c in C.CONTROLLER_FAULTS for k in ('clone-fault', 'fault', 'after-fault')])
     missing = [n for n in want if n not in names]
     assert not missing, 'no observation for %s; the driver said:\n%s' % (missing, obs.get('__stderr__', '')[-3000:])
-

@@ -2,7 +2,11 @@
 # Copyright: soar.partman contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Step constrained: outgoing foreign keys and triggers on the parent, inbound foreign keys re-pointed
-to it, ANALYZE."""
+to it, ANALYZE. An outgoing key goes on each partition first, one transaction each, then on the parent,
+which takes the partitions' keys over instead of validating again: the referenced table is locked against
+writes (SHARE ROW EXCLUSIVE) only while one partition is validated, not all of them (at 10M rows, with the
+application writing to aprs_messages during an online prepare, one statement for the parent stalled its
+writes for 43 s)."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -13,6 +17,7 @@ import time
 from ansible_collections.soar.partman.plugins.module_utils import catalog
 from ansible_collections.soar.partman.plugins.module_utils import ddl
 from ansible_collections.soar.partman.plugins.module_utils.migration import phases
+from ansible_collections.soar.partman.plugins.module_utils.names import quote_ident
 
 try:
     from psycopg2 import sql
@@ -28,7 +33,17 @@ def run(ctx, state):
     fks = [con for con in snap['constraints'] if con['type'] == 'f']
     # online: re-pointed in the window (cutover.py), not here
     repoint = [fk for fk in snap['inbound_fks'] if fk['repoint'] and not ctx.built_aside]
-    phase = phases.start(ctx, db, 'constrained', len(fks) + len(repoint) + (0 if ctx.analyzed else 1))
+    # each key on each partition (done already beside the builds when jobs > 1; looked up first)
+    child_tasks = [child_fk_task(ctx, p, con) for p in catalog.partitions(db, poid)
+                   for con in child_foreign_keys(ctx, snap)]
+    db.rollback()
+    phase = phases.start(ctx, db, 'constrained',
+                         len(child_tasks) + len(fks) + len(repoint) + (0 if ctx.analyzed else 1))
+    for stmt, check, _wait in child_tasks:
+        if not db.scalar(*check):
+            db.execute(stmt)
+        db.commit()
+        phase.add(db)
     for con in fks:
         if ctx.on_parent('constraint', con['name']):
             phase.add(db)
@@ -81,3 +96,21 @@ def analyze_parent(ctx, db, beside_builds=False):
         db.set_autocommit(False)
     ctx.analyzed = True
     ctx.log('ANALYZE in %.1fs' % (time.time() - t0))
+
+
+def child_foreign_keys(ctx, snap):
+    """The outgoing foreign keys to add to each child before the parent; not the parent's own
+    (a key towards the table itself follows the parent path), not those already on the parent."""
+    own = (ctx.name, ctx.key, '%s.%s' % (quote_ident(ctx.schema), quote_ident(ctx.name)),
+           quote_ident(ctx.name))
+    return [con for con in snap['constraints'] if con['type'] == 'f' and con.get('references') not in own
+            and not ctx.on_parent('constraint', con['name'])]
+
+
+def child_fk_task(ctx, p, con):
+    """(statement, check, wait_for_locks) adding foreign key con to child p under the parent's
+    constraint name, the name PostgreSQL itself gives a child's copy of the parent's key. It waits
+    for locks without lock_timeout: for the referenced table while another connection validates a
+    key towards it, a wait bounded by that validation."""
+    child = sql.Identifier(p['schema'], p['relname'])
+    return ddl.add_constraint(child, con['name'], con['def']), catalog.constraint_query(p['oid'], con['name']), True

@@ -13,10 +13,11 @@ import time
 
 from ansible_collections.soar.partman.plugins.module_utils import catalog
 from ansible_collections.soar.partman.plugins.module_utils import ddl
-from ansible_collections.soar.partman.plugins.module_utils.migration.constraints import analyze_parent
+from ansible_collections.soar.partman.plugins.module_utils.migration.constraints import (
+    analyze_parent, child_fk_task, child_foreign_keys)
 from ansible_collections.soar.partman.plugins.module_utils.migration import phases
 from ansible_collections.soar.partman.plugins.module_utils.migration.context import MigrationError
-from ansible_collections.soar.partman.plugins.module_utils.names import quote_ident, unique_name
+from ansible_collections.soar.partman.plugins.module_utils.names import unique_name
 
 try:
     from psycopg2 import sql
@@ -116,24 +117,6 @@ def build_child_indexes(ctx, snap, stmts, analyze=False, phase=None):
     if errors:
         raise MigrationError('building indexes and foreign keys on partitions failed: %s'
                              % '; '.join(str(e) for e in errors))
-
-
-def child_foreign_keys(ctx, snap):
-    """The outgoing foreign keys to add to each child before the parent; not the parent's own
-    (a key towards the table itself follows the parent path), not those already on the parent."""
-    own = (ctx.name, ctx.key, '%s.%s' % (quote_ident(ctx.schema), quote_ident(ctx.name)),
-           quote_ident(ctx.name))
-    return [con for con in snap['constraints'] if con['type'] == 'f' and con.get('references') not in own
-            and not ctx.on_parent('constraint', con['name'])]
-
-
-def child_fk_task(ctx, p, con):
-    """(statement, check, wait_for_locks) adding foreign key con to child p under the parent's
-    constraint name, the name PostgreSQL itself gives a child's copy of the parent's key. It waits
-    for locks without lock_timeout: for the referenced table while another connection validates a
-    key towards it, a wait bounded by that validation."""
-    child = sql.Identifier(p['schema'], p['relname'])
-    return ddl.add_constraint(child, con['name'], con['def']), catalog.constraint_query(p['oid'], con['name']), True
 
 
 def _interleave_second_half(items, extra):
