@@ -87,7 +87,9 @@ def main():
         if seen and not running:
             report['missed'] = True
             break
-        time.sleep(0.05)
+        # the resumed copy of the small fixture can be over in half a second (CI run of 2026-11-30 on a
+        # quiet machine: restart-copy missed it polling every 50 ms); a poll is a psql and a pgrep
+        time.sleep(0.005)
     else:
         report['timeout'] = True
     if blocker is not None:
