@@ -34,7 +34,7 @@ def disk_needed(table_bytes, index_bytes, margin=1.1):
 # statement, no parallel workers) into the real phases' seconds. Fitted on the quiet demo at 1M rows
 # (PostgreSQL 15, 2 CPUs, 2026-11-30): migration_jobs 1 (39.9 s in the module: copy 3.5 s, index
 # builds 16.3 s, foreign keys and ANALYZE 19.4 s, verification 0.5 s) for the factors, migration_jobs 2
-# (20.7 and 21.3 s: copy 2.5 s, index phase 17.4 s) for the gains of a second connection; the sample's
+# (20.7 and 21.3 s: copy 2.5-2.8 s, index phase 17.4-17.7 s) for the gains of a second connection; the sample's
 # CPU figures there, per 33333 rows: copy 0.08 s, 17 builds 0.36 s, 4 foreign keys 0.19 s, ANALYZE 0.44 s
 # per partition. A busy server takes longer (the plan then adds the figure at the current load).
 COPY_FACTOR = 1.45

@@ -41,6 +41,13 @@ def run_module(*extra):
     return subprocess.run(module_cmd(*(ARGS + list(extra))), capture_output=True, text=True, env=env(), check=False)
 
 
+def migrate_table(table, *extra):
+    """The module on another table of the test database, daily partitions."""
+    return subprocess.run(module_cmd('login_db=%s' % DB, 'table=%s' % table, 'control=received_at',
+                                     "interval='1 day'", *extra),
+                          capture_output=True, text=True, env=env(), check=False)
+
+
 def module_pids():
     """The module's processes on this machine, not those of test containers running beside it."""
     out = subprocess.run(['pgrep', '-f', 'AnsiballZ_partman_migrate'], capture_output=True, text=True, check=False)
@@ -162,9 +169,7 @@ def test_not_valid_foreign_key_refused_before_any_change(database):
          "INSERT INTO nv_fixes VALUES (1, now(), 424242);"
          "ALTER TABLE nv_fixes ADD CONSTRAINT nv_fixes_aircraft_fkey FOREIGN KEY (aircraft_id) "
          "REFERENCES aircraft (id) NOT VALID")
-    res = subprocess.run(module_cmd('login_db=%s' % DB, 'table=public.nv_fixes', 'control=received_at',
-                                    "interval='1 day'", 'jobs=2'),
-                         capture_output=True, text=True, env=env(), check=False)
+    res = migrate_table('public.nv_fixes', 'jobs=2')
     assert res.returncode != 0, res.stdout
     assert 'foreign key nv_fixes_aircraft_fkey is NOT VALID' in res.stdout, res.stdout
     assert 'VALIDATE CONSTRAINT nv_fixes_aircraft_fkey' in res.stdout, res.stdout
@@ -182,9 +187,7 @@ def test_jobs_1_adds_each_outgoing_key_to_each_partition_before_the_parent(datab
          " aircraft_id integer REFERENCES aircraft (id));"
          "INSERT INTO k_fixes SELECT n, now() - n * interval '1 hour', (SELECT min(id) FROM aircraft)"
          " FROM generate_series(1, 100) n")
-    res = subprocess.run(module_cmd('login_db=%s' % DB, 'table=public.k_fixes', 'control=received_at',
-                                    "interval='1 day'", 'jobs=1'),
-                         capture_output=True, text=True, env=env(), check=False)
+    res = migrate_table('public.k_fixes', 'jobs=1')
     assert res.returncode == 0, res.stdout + res.stderr
     queries = json.loads(res.stdout)['plays'][0]['tasks'][0]['hosts']['localhost']['queries']
     adds = [i for i, q in enumerate(queries) if 'ADD CONSTRAINT "k_fixes_aircraft_id_fkey" FOREIGN KEY' in q]

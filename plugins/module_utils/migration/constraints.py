@@ -34,8 +34,8 @@ def run(ctx, state):
     # online: re-pointed in the window (cutover.py), not here
     repoint = [fk for fk in snap['inbound_fks'] if fk['repoint'] and not ctx.built_aside]
     # each key on each partition (done already beside the builds when jobs > 1; looked up first)
-    child_tasks = [child_fk_task(ctx, p, con) for p in catalog.partitions(db, poid)
-                   for con in child_foreign_keys(ctx, snap)]
+    child_fks = child_foreign_keys(ctx, snap)
+    child_tasks = [child_fk_task(ctx, p, con) for p in catalog.partitions(db, poid) for con in child_fks]
     db.rollback()
     phase = phases.start(ctx, db, 'constrained',
                          len(child_tasks) + len(fks) + len(repoint) + (0 if ctx.analyzed else 1))
