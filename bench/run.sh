@@ -19,8 +19,11 @@
 #                  during the online runs: inserts, updates, deletes per second (600, 50, 5)
 #   BENCH_LATENCY_SECONDS  seconds of writer latency measured before the migration and after
 #                  prepare (default 30)
-#   BENCH_ONLINE_JOBS  jobs of the online runs' prepare (default 2). Another value writes its results
-#                  under their own name (-online-jobsN), beside those of the default, and no plot.
+#   BENCH_ONLINE_JOBS  jobs of the online runs' prepare (default: the role's for online mode, the CPUs
+#                  less one, at least 1, at most 4). Another value writes its results under their own
+#                  name (-online-jobsN), beside those of the default, and no plot.
+#   BENCH_ONLINE_PARAMS  more of partman_migrate's parameters for the online runs, as JSON (e.g.
+#                  '{"copy_pause_ratio": 2}'); results under -online-params, no plot.
 #
 # Results: printed, and written to bench/results/<suite>-<rows>.json; the plot of the windows to
 # bench/results/window-<suite>.svg.
@@ -40,11 +43,16 @@ name=${BENCH_HOST:-soar-partman-bench}
 template_db=soar_n${rows}_d${days}
 results=$root/bench/results
 mkdir -p "$results"
-online_jobs=${BENCH_ONLINE_JOBS:-2}
+# the role's default for migration_mode online (roles/migration/defaults/main.yml)
+cpus=$(nproc)
+default_online_jobs=$(( cpus > 5 ? 4 : (cpus > 1 ? cpus - 1 : 1) ))
+online_jobs=${BENCH_ONLINE_JOBS:-$default_online_jobs}
 variant=
 plot=$results/window-$suite.svg
 # the plot takes the sizes a run did not measure from earlier default runs: not for a variant
-[ "$online_jobs" = 2 ] || { variant=-online-jobs$online_jobs; plot=; }
+[ "$online_jobs" = "$default_online_jobs" ] || { variant=-online-jobs$online_jobs; plot=; }
+online_params=${BENCH_ONLINE_PARAMS:-}
+[ -z "$online_params" ] || { variant=$variant-online-params; plot=; }
 
 # The same environment as the Makefile, so that `bench/run.sh` also works on its own.
 export PATH=$root/.venv/bin:$PATH
@@ -91,6 +99,7 @@ docker cp bench/bench.py "$name:/usr/local/lib/bench.py" >/dev/null
   --template-db "$template_db" --methods "$methods" --query-runs "$query_runs" --repeat "$repeat" \
   --output "$results/$suite-$rows$variant.json" --started "$start" \
   --window-sizes "$window_sizes" --window-offline "$window_offline" --online-jobs "$online_jobs" \
+  --online-params "$online_params" \
   --latency-seconds "${BENCH_LATENCY_SECONDS:-30}" --plot "$plot"
 
 if [ "${BENCH_CLEAN:-0}" = 1 ]; then

@@ -55,10 +55,11 @@ def parallel_speedup(jobs, gain):
     return 1.0 + gain * (max(int(jobs or 1), 1) - 1)
 
 
-def window_estimate(sample, rows_total, partitions, jobs):
+def window_estimate(sample, rows_total, partitions, jobs, copy_pause_ratio=0.0):
     """Seconds of each phase and their sum, scaled from the sample's timings; None without a sample.
     With jobs > 1 the copy and the index phase (builds, foreign keys and ANALYZE beside them) run on
-    jobs connections; the verification on one."""
+    jobs connections; the verification on one. copy_pause_ratio: the copy pauses that many times each
+    batch's duration after it."""
     if not sample or not sample.get('rows'):
         return None
     scale = float(max(rows_total or 0, 0)) / float(sample['rows'])
@@ -75,7 +76,8 @@ def window_estimate(sample, rows_total, partitions, jobs):
         builds, keys, analyze = builds * share, keys * share, analyze * share
     phases = {
         'prepare': SECONDS_FIXED + SECONDS_PER_PARTITION * max(int(partitions or 0), 0),
-        'copy': sample['copy'] * scale * COPY_FACTOR / parallel_speedup(jobs, COPY_PARALLEL_GAIN),
+        'copy': sample['copy'] * scale * COPY_FACTOR / parallel_speedup(jobs, COPY_PARALLEL_GAIN)
+        * (1.0 + float(copy_pause_ratio or 0)),
         'indexes': builds,
         'foreign_keys': keys,
         'analyze': analyze,

@@ -41,6 +41,10 @@ def validate_params(params, var_prefix=''):
     if params.get('cutover_lock_timeout') is not None and not params['cutover_lock_timeout'] > 0:
         raise PlanError("%s is %s; it must be more than 0 seconds, e.g. 2"
                         % (name('cutover_lock_timeout'), params['cutover_lock_timeout']))
+    ratio = params.get('copy_pause_ratio')
+    if ratio is not None and not 0 <= ratio <= 100:
+        raise PlanError("%s is %s; it must be between 0 (no pause) and 100: set %s to e.g. 1, a pause as long "
+                        "as each copy batch" % (name('copy_pause_ratio'), ratio, name('copy_pause_ratio')))
     if params.get('cutover_retries') is not None and params['cutover_retries'] < 0:
         raise PlanError("%s is %s; it must be 0 or more" % (name('cutover_retries'), params['cutover_retries']))
     suffix = params.get('old_suffix')

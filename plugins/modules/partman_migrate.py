@@ -114,6 +114,14 @@ options:
       - Rows per copy batch (one transaction each).
     type: int
     default: 50000
+  copy_pause_ratio:
+    description:
+      - After each copy batch, pause for this many times the batch's duration (C(1) copies at half the
+        speed). For an online C(prepare) beside an application whose commits must stay quick, since the
+        copy's WAL and page writes compete with them (see the README's benchmark for the latency it costs).
+      - C(0), the default, pauses never. Must not be negative.
+    type: float
+    default: 0.0
   jobs:
     description:
       - Parallel connections. With more than one, the partitions are copied on that many connections, each
@@ -122,6 +130,9 @@ options:
         expressions), and the outgoing foreign keys are added to each partition beside the builds, so
         that the parent's keys take them over instead of validating every partition one after the
         other. Each build may use C(maintenance_work_mem).
+      - With I(mode=online) the migration uses these connections and no parallel workers of PostgreSQL
+        (C(max_parallel_maintenance_workers) and C(max_parallel_workers_per_gather) are 0 in its sessions),
+        so that the cores it does not take stay with the application.
     type: int
     default: 1
   old_suffix:
@@ -354,6 +365,7 @@ def argument_spec():
         var_prefix=dict(type='str', default=''),
         state=dict(type='str', default='partitioned', choices=['partitioned', 'reverted']),
         batch_size=dict(type='int', default=50000),
+        copy_pause_ratio=dict(type='float', default=0.0),
         jobs=dict(type='int', default=1),
         old_suffix=dict(type='str', default='_old'),
         verify=dict(type='str', default='count', choices=['count', 'checksum']),

@@ -194,6 +194,11 @@ def test_jobs_1_adds_each_outgoing_key_to_each_partition_before_the_parent(datab
     children = int(psql("SELECT count(*) FROM pg_inherits WHERE inhparent = 'public.k_fixes'::regclass"))
     assert len(adds) == children + 1, adds
     assert '"public"."k_fixes" ADD CONSTRAINT' in queries[adds[-1]], queries[adds[-1]]
+    # each partition's key added NOT VALID (the referenced table locked for a moment), then validated
+    # in a transaction of its own (its scan under ROW SHARE, which the application's writes pass)
+    assert all(queries[i].rstrip().endswith('NOT VALID') for i in adds[:-1]), [queries[i] for i in adds]
+    validates = [i for i, q in enumerate(queries) if 'VALIDATE CONSTRAINT "k_fixes_aircraft_id_fkey"' in q]
+    assert len(validates) == children and all(v > a for a, v in zip(adds, validates)), (adds, validates)
     assert psql("SELECT count(*) FROM pg_constraint k JOIN pg_inherits i ON i.inhrelid = k.conrelid "
                 "JOIN pg_constraint pk ON pk.oid = k.conparentid AND pk.conrelid = 'public.k_fixes'::regclass "
                 "WHERE i.inhparent = 'public.k_fixes'::regclass AND k.contype = 'f' AND k.convalidated") == str(children)

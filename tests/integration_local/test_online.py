@@ -115,7 +115,9 @@ def test_online_cutover_and_rollback_lose_nothing():
         res = run_module('phase=cutover')
         assert res.returncode == 0, res.stdout + res.stderr
         plan = json.loads(res.stdout)['plays'][0]['tasks'][0]['hosts']['localhost']['plan']
-        assert plan['window_keys_verified'] > 0 and plan['window_seconds'] < 10, plan
+        assert plan['window_seconds'] < 10, plan
+        # the keys changed since prepare were verified before the lock; under it only the last ones
+        assert plan['window_keys_verified'] < plan['keys_verified_before_lock'], plan
         assert psql("SELECT relkind FROM pg_class WHERE oid = 'public.%s'::regclass" % TABLE) == 'p'
         time.sleep(3)
     finally:
@@ -140,6 +142,29 @@ def test_online_cutover_and_rollback_lose_nothing():
                 "(SELECT 1 FROM pg_class WHERE relnamespace = pg_namespace.oid AND relkind IN ('r', 'p'))") == '0'
     assert psql("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'public.%s'::regclass AND tgname LIKE "
                 "'partman_migrate%%'" % TABLE) == '0'
+
+
+def test_cutover_refuses_before_the_lock_when_an_applied_change_differs():
+    """A change applied wrongly is found before the lock, and nothing is swapped. The fault: a trigger
+    that fires also for the catch-up (ENABLE ALWAYS) alters one row as it is written into the table
+    being built."""
+    make_table(rows=5000, days=3)
+    res = run_module('phase=prepare')
+    assert res.returncode == 0, res.stdout + res.stderr
+    victim = psql("SELECT id FROM %s ORDER BY id LIMIT 1" % TABLE)
+    part = psql("SELECT tableoid::regclass FROM partman_migrate_online.%s WHERE id = %s" % (TABLE, victim))
+    psql("CREATE OR REPLACE FUNCTION public.it_fault() RETURNS trigger LANGUAGE plpgsql AS "
+         "$$ BEGIN NEW.v := NEW.v + 1; RETURN NEW; END $$;"
+         "CREATE TRIGGER it_fault BEFORE INSERT ON %(p)s FOR EACH ROW WHEN (NEW.id = %(id)s) "
+         "EXECUTE FUNCTION public.it_fault();"
+         "ALTER TABLE %(p)s ENABLE ALWAYS TRIGGER it_fault;"
+         "UPDATE %(t)s SET v = v + 7 WHERE id = %(id)s;" % {'p': part, 'id': victim, 't': TABLE})
+    res = run_module('phase=cutover')
+    assert res.returncode != 0, res.stdout
+    assert 'verification of the 1 keys changed since the last verification FAILED (before the lock)' in res.stdout, \
+        res.stdout
+    assert psql("SELECT relkind FROM pg_class WHERE oid = 'public.%s'::regclass" % TABLE) == 'r'
+    assert psql("SELECT v FROM %s WHERE id = %s" % (TABLE, victim)) == str(int(victim) + 7)
 
 
 def step():

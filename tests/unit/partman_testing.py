@@ -137,9 +137,11 @@ def snapshot(**over):
             {'type': 'p', 'name': 'fixes_pkey', 'def': 'PRIMARY KEY (id)', 'columns': ['id'],
              'index_name': 'fixes_pkey', 'comment': 'the key', 'references': None},
             {'type': 'f', 'name': 'fixes_aircraft_fkey', 'def': 'FOREIGN KEY (aircraft_id) REFERENCES aircraft(id)',
-             'columns': ['aircraft_id'], 'index_name': None, 'comment': None, 'references': 'aircraft'},
+             'columns': ['aircraft_id'], 'index_name': None, 'comment': None, 'references': 'aircraft',
+             'validated': True},
             {'type': 'f', 'name': 'fixes_prev_fkey', 'def': 'FOREIGN KEY (prev_id, prev_at) REFERENCES fixes(id, received_at)',
-             'columns': ['prev_id', 'prev_at'], 'index_name': None, 'comment': None, 'references': 'fixes'},
+             'columns': ['prev_id', 'prev_at'], 'index_name': None, 'comment': None, 'references': 'fixes',
+             'validated': True},
         ],
         'indexes': [
             {'name': 'fixes_pkey', 'constraint': 'fixes_pkey', 'unique': True, 'columns': ['id'],

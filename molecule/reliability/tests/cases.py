@@ -74,6 +74,7 @@ BAD = [
      ['allow_future_rows', '2100']),
     ('batch-size-zero', 'partman_migrate', dict(FIXES, batch_size=0), [], ['batch_size']),
     ('batch-size-negative', 'partman_migrate', dict(FIXES, batch_size=-1), [], ['batch_size']),
+    ('copy-pause-ratio-negative', 'partman_migrate', dict(FIXES, copy_pause_ratio=-1), [], ['copy_pause_ratio']),
     ('jobs-zero', 'partman_migrate', dict(FIXES, jobs=0), [], ['jobs']),
     ('jobs-negative', 'partman_migrate', dict(FIXES, jobs=-1), [], ['jobs']),
     ('maintenance-work-mem', 'partman_migrate', dict(FIXES, maintenance_work_mem='lots'), [], ['maintenance_work_mem']),
@@ -303,6 +304,8 @@ FAULT_WHERE = {'writer-left-running': "payload = 'seed'", 'writer-during-resume'
 MR = dict(MIGRATION_ROLE, migration_database='@DB@')
 ROLE_CASES = [
     ('migration-jobs-type', 'soar.partman.migration', dict(MR, migration_jobs='many'), [], None, ['migration_jobs']),
+    ('migration-copy-pause-ratio', 'soar.partman.migration', dict(MR, migration_copy_pause_ratio=-2), [], None,
+     ['migration_copy_pause_ratio', 'between 0']),
     ('migration-verify-choice', 'soar.partman.migration', dict(MR, migration_verify='sha1'), [], None,
      ['migration_verify']),
     ('migration-inbound-fks-choice', 'soar.partman.migration', dict(MR, migration_inbound_fks='keep'), [], None,

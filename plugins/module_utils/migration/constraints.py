@@ -39,10 +39,8 @@ def run(ctx, state):
     db.rollback()
     phase = phases.start(ctx, db, 'constrained',
                          len(child_tasks) + len(fks) + len(repoint) + (0 if ctx.analyzed else 1))
-    for stmt, check, _wait in child_tasks:
-        if not db.scalar(*check):
-            db.execute(stmt)
-        db.commit()
+    for task in child_tasks:
+        run_task(db, task)
         phase.add(db)
     for con in fks:
         if ctx.on_parent('constraint', con['name']):
@@ -108,9 +106,31 @@ def child_foreign_keys(ctx, snap):
 
 
 def child_fk_task(ctx, p, con):
-    """(statement, check, wait_for_locks) adding foreign key con to child p under the parent's
-    constraint name, the name PostgreSQL itself gives a child's copy of the parent's key. It waits
-    for locks without lock_timeout: for the referenced table while another connection validates a
-    key towards it, a wait bounded by that validation."""
+    """(statements, check, wait_for_locks) adding foreign key con to child p under the parent's
+    constraint name, the name PostgreSQL itself gives a child's copy of the parent's key: NOT VALID,
+    then validated in a transaction of its own. Adding takes SHARE ROW EXCLUSIVE on the referenced
+    table, which blocks the application's writes to it (in an online prepare they go on): held for a
+    moment, not for the scan, which VALIDATE does under ROW SHARE. check: the key is there already
+    (VALIDATE of a valid key is a no-op). Waits for locks without lock_timeout: behind our own builds
+    on the child, or a moment behind another connection adding a key towards the same table."""
     child = sql.Identifier(p['schema'], p['relname'])
-    return ddl.add_constraint(child, con['name'], con['def']), catalog.constraint_query(p['oid'], con['name']), True
+    check = catalog.constraint_query(p['oid'], con['name'])
+    if not con['validated']:  # NOT VALID on the old table (PostgreSQL 18+): the same on the new one
+        return [ddl.add_constraint(child, con['name'], con['def'])], check, True
+    stmts = [ddl.add_constraint(child, con['name'], con['def'] + ' NOT VALID'),
+             sql.SQL('ALTER TABLE {} VALIDATE CONSTRAINT {}').format(child, sql.Identifier(con['name']))]
+    return stmts, check, True
+
+
+def run_task(db, task):
+    """Run a build task (statements, check, wait_for_locks), each statement committed on its own; the
+    check (the object exists) skips the first."""
+    stmts, check, wait_for_locks = task
+    for i, stmt in enumerate(stmts):
+        if i == 0 and check and db.scalar(*check):
+            db.rollback()
+            continue
+        if wait_for_locks:
+            db.execute("SET LOCAL lock_timeout = 0", record=False)
+        db.execute(stmt)
+        db.commit()

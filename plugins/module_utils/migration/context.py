@@ -135,6 +135,11 @@ class Context(object):
             s['TimeZone'] = timezone
         if self.p.get('maintenance_work_mem'):
             s['maintenance_work_mem'] = self.p['maintenance_work_mem']
+        if self.online:
+            # beside the running application the migration takes `jobs` cores, not PostgreSQL's
+            # parallel workers on top (with one job each index build took the other core as well)
+            s['max_parallel_maintenance_workers'] = '0'
+            s['max_parallel_workers_per_gather'] = '0'
         return s
 
     def with_lock_retries(self, what, take, before=None):

@@ -102,7 +102,7 @@ def copy_partition(ctx, db, p, snap, cols, over, counts, total_est, progress):
         est = float(total_est) / max(len(snap['buckets']), 1)
     batches.copy_range_partition(db, ctx.state_schema, ctx.key, ctx.t_source, p, ctx.control,
                                  snap['control_type'], cols, over, ctx.p['batch_size'], est or 1,
-                                 ctx.interval.approx_seconds, progress)
+                                 ctx.interval.approx_seconds, progress, pause_ratio=ctx.p['copy_pause_ratio'])
 
 
 def copy_ctid(ctx, state, snap, cols, over, progress):
@@ -118,4 +118,5 @@ def copy_ctid(ctx, state, snap, cols, over, progress):
     if state['ctid_done'] >= blocks and blocks > 0:
         return
     batches.copy_ctid(db, ctx.state_schema, ctx.key, ctx.t_source, ctx.t_target, cols, over, blocks,
-                      state['ctid_done'], rows_per_block, ctx.p['batch_size'], progress)
+                      state['ctid_done'], rows_per_block, ctx.p['batch_size'], progress,
+                      pause_ratio=ctx.p['copy_pause_ratio'])

@@ -3,13 +3,14 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Online mode's window, and its inverse beside it.
 
-swap (step swapped): catch up without a lock until little is left; take the lock on the table in use
-(lock_timeout cutover_lock_timeout, retried cutover_retries times, catching up in between, so that
-writers queue behind us for at most that long); apply the last changes; verify the keys changed
-since the last verification; in the same transaction rename the table to the old name, move the
-partitioned table and its partitions out of the build schema under the table's name, move pg_partman's
-configuration, sequences and identity with it, re-point inbound foreign keys (NOT VALID: validated after
-the window, by finish), and start the reverse capture. Nothing in it reads the whole table.
+swap (step swapped): without a lock, catch up until little is left and verify the keys applied since
+the last verification (under one snapshot); take the lock on the table in use (lock_timeout
+cutover_lock_timeout, retried cutover_retries times, catching up and verifying in between, so that
+writers queue behind us for at most that long); apply the last changes; verify the keys applied since
+the verification before the lock (the last seconds' changes only); in the same transaction rename the
+table to the old name, move the partitioned table and its partitions out of the build schema under the
+table's name, move pg_partman's configuration, sequences and identity with it, re-point inbound foreign
+keys (NOT VALID: validated after the window, by finish), and start the reverse capture. Nothing in it reads the whole table.
 
 swap_back (state: reverted after the swap): the same in the other direction, with the reverse capture:
 the old table brought up to date, renamed back, the partitioned table moved aside and dropped after the
@@ -39,14 +40,25 @@ except ImportError:  # the module reports the missing library
 
 
 def lock_window(ctx, snap, direction, source, target, tables, floor=0):
-    """Catch up, then take ACCESS EXCLUSIVE on tables with cutover_lock_timeout, retried; returns
-    (time the lock was granted, attempts). The transaction stays open: the caller finishes it."""
-    attempt = ctx.with_lock_retries(
-        'cut-over', lambda: ctx.db.execute(ddl.lock_exclusive(*tables)),
-        before=lambda: catchup.catch_up(ctx, snap, direction, source, target, what='catching up before the lock',
-                                        floor=floor))
+    """Catch up and verify what was applied, without a lock; then take ACCESS EXCLUSIVE on tables
+    with cutover_lock_timeout, retried (each attempt after a catch-up and verification of its own).
+    Returns (time the lock was granted, attempts, prelock): prelock['round'] the last round verified
+    (under the lock only the rounds after it are left to verify), prelock['keys'] the keys verified
+    before the lock. The transaction stays open: the caller finishes it."""
+    prelock = {'round': floor, 'keys': 0}
+
+    def before():
+        what = 'catching up before the lock'
+        catchup.catch_up(ctx, snap, direction, source, target, what=what, floor=prelock['round'])
+        prelock['round'], keys = verify.verify_applied(ctx, ctx.db, snap, direction, source, target,
+                                                       prelock['round'])
+        prelock['keys'] += keys
+        # what the application wrote during the verification, so that the lock waits for little
+        catchup.catch_up(ctx, snap, direction, source, target, what=what, floor=prelock['round'])
+
+    attempt = ctx.with_lock_retries('cut-over', lambda: ctx.db.execute(ddl.lock_exclusive(*tables)), before=before)
     if attempt:
-        return time.time(), attempt
+        return time.time(), attempt, prelock
     raise MigrationError(
         "the cut-over could not lock %s within %ss in %d attempts: long transactions keep using it. Nothing "
         "was swapped; the table in use is unchanged and still captured. Stop the application (the runbook's "
@@ -79,10 +91,10 @@ def run(ctx, state):
     snap = state['snapshot']
     extra = dict(state['extra'])
     verified = extra.get('verified_round') or 0
-    locked_at, attempts = lock_window(ctx, snap, capture.FORWARD, ctx.t_source, ctx.t_target,
-                                      (ctx.t_source, ctx.t_target), floor=verified)
-    applied = drain(ctx, snap, capture.FORWARD, ctx.t_source, ctx.t_target, floor=verified)
-    keys = verify.verify_changed(ctx, db, snap, capture.FORWARD, ctx.t_source, ctx.t_target, verified)
+    locked_at, attempts, prelock = lock_window(ctx, snap, capture.FORWARD, ctx.t_source, ctx.t_target,
+                                               (ctx.t_source, ctx.t_target), floor=verified)
+    applied = drain(ctx, snap, capture.FORWARD, ctx.t_source, ctx.t_target, floor=prelock['round'])
+    keys = verify.verify_changed(ctx, db, snap, capture.FORWARD, ctx.t_source, ctx.t_target, prelock['round'])
     stranded = default_rows(ctx, db)
     if stranded:
         raise MigrationError("%d rows of %s would land in the default partition (no partition for them): "
@@ -91,12 +103,13 @@ def run(ctx, state):
     renames = swap(ctx, db, snap)
     window = round(time.time() - locked_at, 3)
     extra.update(index_renames=renames, swapped_at=datetime.datetime.now(datetime.timezone.utc).isoformat(),
-                 window_seconds=window, lock_attempts=attempts, window_changes=applied, window_keys_verified=keys)
+                 window_seconds=window, lock_attempts=attempts, window_changes=applied, window_keys_verified=keys,
+                 keys_verified_before_lock=prelock['keys'])
     st.update(db, ctx.state_schema, ctx.key, extra=extra)
     db.commit()
     ctx.use_target(built_aside=False)
     ctx.plan = dict(ctx.plan or {}, window_seconds=window, lock_attempts=attempts, window_changes=applied,
-                    window_keys_verified=keys)
+                    window_keys_verified=keys, keys_verified_before_lock=prelock['keys'])
     ctx.log('cut-over: swapped in %.2fs under the lock (%d changes applied, %d keys verified, %d attempts)'
             % (window, applied, keys, attempts))
 
@@ -194,10 +207,10 @@ def swap_back(ctx, state):
     extra = dict(state['extra'])
     ctx.use_target(built_aside=False)
     if state['step'] != 'unswapped':
-        locked_at, attempts = lock_window(ctx, snap, capture.REVERSE, ctx.t_parent, ctx.t_old,
-                                          (ctx.t_parent, ctx.t_old))
-        applied = drain(ctx, snap, capture.REVERSE, ctx.t_parent, ctx.t_old)
-        keys = verify.verify_changed(ctx, db, snap, capture.REVERSE, ctx.t_parent, ctx.t_old, 0)
+        locked_at, attempts, prelock = lock_window(ctx, snap, capture.REVERSE, ctx.t_parent, ctx.t_old,
+                                                   (ctx.t_parent, ctx.t_old))
+        applied = drain(ctx, snap, capture.REVERSE, ctx.t_parent, ctx.t_old, floor=prelock['round'])
+        keys = verify.verify_changed(ctx, db, snap, capture.REVERSE, ctx.t_parent, ctx.t_old, prelock['round'])
         capture.remove(ctx, db, capture.REVERSE, ctx.t_parent)
         for fk in snap['inbound_fks']:
             if catalog.constraint_target(db, fk['schema'], fk['tablename'], fk['name']) == ctx.parent_oid():

@@ -14,7 +14,7 @@ import time
 from ansible_collections.soar.partman.plugins.module_utils import catalog
 from ansible_collections.soar.partman.plugins.module_utils import ddl
 from ansible_collections.soar.partman.plugins.module_utils.migration.constraints import (
-    analyze_parent, child_fk_task, child_foreign_keys)
+    analyze_parent, child_fk_task, child_foreign_keys, run_task)
 from ansible_collections.soar.partman.plugins.module_utils.migration import phases
 from ansible_collections.soar.partman.plugins.module_utils.migration.context import MigrationError
 from ansible_collections.soar.partman.plugins.module_utils.names import unique_name
@@ -90,7 +90,7 @@ def build_child_indexes(ctx, snap, stmts, analyze=False, phase=None):
             cname = unique_name(p['relname'] + '_' + objname, '')
             # CREATE INDEX has IF NOT EXISTS; ADD CONSTRAINT is looked up first
             check = catalog.constraint_query(p['oid'], cname) if kind == 'constraint' else None
-            child_tasks.append((ddl.key_or_index(kind, src, child, cname, ctx.control), check, False))
+            child_tasks.append(([ddl.key_or_index(kind, src, child, cname, ctx.control)], check, False))
         # a child's foreign keys wait until the next child's builds are half done: by then the
         # child's own builds are (nearly always) over, so the key seldom waits for its lock
         tasks.extend(_interleave_second_half(child_tasks, fk_tasks_behind))
@@ -100,16 +100,10 @@ def build_child_indexes(ctx, snap, stmts, analyze=False, phase=None):
         phase.total += len(tasks)
 
     def build(conn, task):
-        q, check, wait_for_locks = task
-        if q == 'ANALYZE':
+        if task[0] == 'ANALYZE':
             analyze_parent(ctx, conn, beside_builds=True)
-        elif check and conn.scalar(*check):
-            conn.rollback()
         else:
-            if wait_for_locks:
-                conn.execute("SET LOCAL lock_timeout = 0", record=False)
-            conn.execute(q)
-            conn.commit()
+            run_task(conn, task)
         if phase is not None:
             phase.add(conn)
 

@@ -251,7 +251,7 @@ def estimate_window(ctx, snap, buckets, rows):
         ctx.warn('the time estimate comes from fixed rates: measuring a sample of %s failed (%s)'
                  % (ctx.key, str(e).strip()))
         measured = None
-    est = window_estimate(measured, rows, len(buckets), ctx.p['jobs'])
+    est = window_estimate(measured, rows, len(buckets), ctx.p['jobs'], ctx.p.get('copy_pause_ratio'))
     if est is None:
         ctx.plan['estimate_basis'] = 'fixed rates, no sample (rough)'
         return

@@ -10,7 +10,7 @@ __metaclass__ = type
 
 from ansible_collections.soar.partman.plugins.module_utils import catalog
 from ansible_collections.soar.partman.plugins.module_utils import state as st
-from ansible_collections.soar.partman.plugins.module_utils.migration import capture, phases
+from ansible_collections.soar.partman.plugins.module_utils.migration import capture, catchup, phases
 from ansible_collections.soar.partman.plugins.module_utils.migration.context import MigrationError
 from ansible_collections.soar.partman.plugins.module_utils.names import quote_ident
 
@@ -57,11 +57,7 @@ def run_online(ctx, state):
     snap = state['snapshot']
     log = capture.log_table(ctx, capture.FORWARD)
     cols = capture.key_columns(ctx, snap)
-    db.rollback()  # a new transaction: its isolation is set before any query
-    db.execute('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ', record=False)
-    pending_keys = capture.keys_table(db, PENDING, cols, log, 'applied_round IS NULL')
-    covered = max(state['extra'].get('verified_round') or 0,
-                  db.scalar(sql.SQL('SELECT coalesce(max(applied_round), 0) FROM {}').format(log)))
+    pending_keys, covered = log_snapshot(db, cols, log, state['extra'].get('verified_round'))
     pending = db.scalar(sql.SQL('SELECT count(*) FROM {}').format(pending_keys))
     exclude = sql.SQL('NOT EXISTS (SELECT 1 FROM {} k WHERE {})').format(
         pending_keys, capture.key_match(cols, 'k', 's'))
@@ -78,25 +74,69 @@ def run_online(ctx, state):
             % (ctx.key, pending))
 
 
+def log_snapshot(db, cols, log, floor):
+    """A new REPEATABLE READ transaction on db. Returns the temporary table of the keys with changes
+    pending at its snapshot, and the last round applied by then (at least floor)."""
+    db.rollback()  # a new transaction: its isolation is set before any query
+    db.execute('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ', record=False)
+    pending = capture.keys_table(db, PENDING, cols, log, 'applied_round IS NULL')
+    covered = max(floor or 0, db.scalar(sql.SQL('SELECT coalesce(max(applied_round), 0) FROM {}').format(log)))
+    return pending, covered
+
+
+def changed_keys(ctx, db, snap, direction, since_round):
+    """The temporary table of the keys applied after since_round."""
+    return capture.keys_table(db, CHANGED, capture.key_columns(ctx, snap), capture.log_table(ctx, direction),
+                              'applied_round > %s', (since_round,))
+
+
+def verify_applied(ctx, db, snap, direction, source, target, since_round):
+    """Before the cut-over's lock, while the application may still write: the rows of every key
+    applied after since_round equal in both tables under one snapshot (REPEATABLE READ), the keys
+    with changes pending at that snapshot left out (a later round applies them: the window checks
+    them). Returns (the last round covered, keys verified): the window verifies only the rounds
+    after it, so that the lock is held for the changes of its last seconds, not for those since the
+    last prepare. Raises MigrationError."""
+    cols = capture.key_columns(ctx, snap)
+    pending, covered = log_snapshot(db, cols, capture.log_table(ctx, direction), since_round)
+    catchup.round_settings(db)  # key lookups by index, as in a round
+    changed = changed_keys(ctx, db, snap, direction, since_round)
+    db.execute(sql.SQL('DELETE FROM {} c USING {} p WHERE {}').format(
+        changed, pending, capture.key_match(cols, 'c', 'p')), record=False)
+    try:
+        keys = compare_keys(ctx, db, snap, changed, source, target, 'before the lock')
+    finally:
+        db.rollback()
+    ctx.log('verified the %d keys changed since the last verification, before the lock (the window checks '
+            'only those applied after round %d)' % (keys, covered))
+    return covered, keys
+
+
 def verify_changed(ctx, db, snap, direction, source, target, since_round):
     """Inside the cut-over (the lock held, the log applied): the rows of every key applied after
-    since_round equal in both tables (count and checksum of the rows). Raises MigrationError."""
-    log = capture.log_table(ctx, direction)
+    since_round equal in both tables (count and checksum of the rows). Returns the keys checked;
+    raises MigrationError."""
+    changed = changed_keys(ctx, db, snap, direction, since_round)
+    return compare_keys(ctx, db, snap, changed, source, target, 'under the lock')
+
+
+def compare_keys(ctx, db, snap, keys_table, source, target, when):
+    """The rows of the keys in keys_table (a temporary table) equal in source and target: count and
+    checksum of the rows. Returns the number of keys; raises MigrationError (saying when: before or
+    under the lock)."""
     cols = capture.key_columns(ctx, snap)
-    changed = capture.keys_table(db, CHANGED, cols, log, 'applied_round > %s', (since_round,))
     agg = aggregate([c['name'] for c in snap['columns']], True)
-    match = sql.SQL('EXISTS (SELECT 1 FROM {} k WHERE {})').format(changed, capture.key_match(cols, 'k', 's'))
-    keys = db.scalar(sql.SQL('SELECT count(*) FROM {}').format(changed))
+    match = sql.SQL('EXISTS (SELECT 1 FROM {} k WHERE {})').format(keys_table, capture.key_match(cols, 'k', 's'))
+    keys = db.scalar(sql.SQL('SELECT count(*) FROM {}').format(keys_table))
     got = []
     for table in (source, target):
         got.append(db.execute(sql.SQL('SELECT {} FROM {} s WHERE {}').format(agg, table, match), record=False)[0])
     if tuple(got[0]) != tuple(got[1]):
         raise MigrationError(
-            'verification of the %d keys changed since the last verification FAILED: %d rows (checksum %s) in '
-            '%s, %d rows (checksum %s) in %s. Nothing was swapped; the table in use is unchanged. Run again '
-            '(the changes are applied again), or revert with state: reverted.'
-            % (keys, got[0][0], got[0][1], shown(source), got[1][0], got[1][1],
-               shown(target)))
+            'verification of the %d keys changed since the last verification FAILED (%s): %d rows (checksum '
+            '%s) in %s, %d rows (checksum %s) in %s. Nothing was swapped; the table in use is unchanged. Run '
+            'again (the changes are applied again), or revert with state: reverted.'
+            % (keys, when, got[0][0], got[0][1], shown(source), got[1][0], got[1][1], shown(target)))
     return keys
 
 

@@ -28,3 +28,12 @@ def test_adapt_slice_width():
     assert bt.adapt_slice_width(100.0, 500000, 50000, 1, 1e9) == 25.0       # at most /4 per step
     assert bt.adapt_slice_width(100.0, 0, 50000, 1, 1e9) == 400.0           # empty slice: x4
     assert bt.adapt_slice_width(100.0, 25000, 50000, 1, 150.0) == 150.0     # clamped
+
+
+def test_pause_after_sleeps_the_ratio_of_the_batch(monkeypatch):
+    slept = []
+    monkeypatch.setattr(bt.time, 'sleep', slept.append)
+    monkeypatch.setattr(bt.time, 'time', lambda: 110.0)
+    bt.pause_after(100.0, 0.5)   # a batch of 10 s: 5 s of pause
+    bt.pause_after(100.0, 0.0)   # no pause at all
+    assert slept == [5.0]

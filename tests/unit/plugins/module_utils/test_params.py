@@ -31,3 +31,12 @@ def test_validation_names_the_users_variable():
     with pytest.raises(nm.PlanError, match=r'^batch_size is -1'):
         prm.validate_params(dict(base, batch_size=-1))
     assert prm.validate_params(dict(base, retention='1 day', premake=1000)).key == 'day'
+
+
+def test_copy_pause_ratio_bounds():
+    base = {'interval': '1 day', 'premake': 3, 'batch_size': 10, 'jobs': 1, 'old_suffix': '_old'}
+    assert prm.validate_params(dict(base, copy_pause_ratio=0.0)).key == 'day'
+    assert prm.validate_params(dict(base, copy_pause_ratio=2.5)).key == 'day'
+    for bad in (-0.5, 101.0):
+        with pytest.raises(nm.PlanError, match=r'^migration_copy_pause_ratio is %s; it must be between 0' % bad):
+            prm.validate_params(dict(base, copy_pause_ratio=bad), 'migration_')

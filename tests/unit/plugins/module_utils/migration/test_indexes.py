@@ -71,17 +71,20 @@ def test_jobs_build_on_each_child_then_attach_with_keys_interleaved():
                    'CREATE UNIQUE INDEX IF NOT EXISTS "fixes_p{n}_fixes_dev_seq" ON "public"."fixes_p{n}" USING btree '
                    '(seq, received_at) WHERE (seq > 0)',
                    'ALTER TABLE "public"."fixes_p{n}" ADD CONSTRAINT "fixes_aircraft_fkey" FOREIGN KEY (aircraft_id) '
-                   'REFERENCES aircraft(id)')
+                   'REFERENCES aircraft(id) NOT VALID')
+    valid = 'ALTER TABLE "public"."fixes_p{n}" VALIDATE CONSTRAINT "fixes_aircraft_fkey"'
     ri = 'CREATE INDEX IF NOT EXISTS "fixes_p{n}_fixes_received_at_idx" ON "public"."fixes_p{n}" USING btree (received_at)'
     # ANALYZE first (beside the builds, without lock_timeout); the newest child first; a child's
     # outgoing key (not the one towards the table itself) after half of the next child's builds,
-    # waiting for its locks; then the parent attaches what the children have
+    # waiting for its locks, added NOT VALID and validated in a second transaction; then the parent
+    # attaches what the children have
     assert db.texts() == [
         "SELECT set_config('lock_timeout', '0', false)", 'ANALYZE "public"."fixes"',
         'SELECT set_config(%s, %s, false)',
         pk.format(n=2), ri.format(n=2), idx.format(n=2),
-        pk.format(n=1), ri.format(n=1), 'SET LOCAL lock_timeout = 0', fk.format(n=2), idx.format(n=1),
-        'SET LOCAL lock_timeout = 0', fk.format(n=1),
+        pk.format(n=1), ri.format(n=1), 'SET LOCAL lock_timeout = 0', fk.format(n=2),
+        'SET LOCAL lock_timeout = 0', valid.format(n=2), idx.format(n=1),
+        'SET LOCAL lock_timeout = 0', fk.format(n=1), 'SET LOCAL lock_timeout = 0', valid.format(n=1),
         'ALTER TABLE "public"."fixes" ADD CONSTRAINT "fixes_pkey" PRIMARY KEY (id, received_at)',
         'COMMENT ON CONSTRAINT "fixes_pkey" ON "public"."fixes" IS %s',
         'CREATE INDEX IF NOT EXISTS "fixes_received_at_idx" ON "public"."fixes" USING btree (received_at)',
@@ -98,7 +101,7 @@ def test_jobs_on_the_pool_of_connections():
     indexes.run(ctx, state_row())
     texts = db.texts()
     assert ("SELECT set_config(%s, %s, false)", ('max_parallel_maintenance_workers', '0')) in db.statements
-    assert len([t for t in texts if '"public"."fixes_p' in t]) == 8 and 'ANALYZE "public"."fixes"' in texts
+    assert len([t for t in texts if '"public"."fixes_p' in t]) == 10 and 'ANALYZE "public"."fixes"' in texts
 
 
 def _fail_build(params):

@@ -52,3 +52,11 @@ def test_a_bad_parameter_fails_before_connecting():
     with pytest.raises(Failed) as e:
         runner.run(module)
     assert e.value.args[0]['msg'].startswith("migration_interval: interval '5 days' is not supported")
+
+
+def test_online_sessions_take_no_parallel_workers():
+    # an online prepare runs beside the application: `jobs` cores, none of PostgreSQL's parallel workers on top
+    online = make_ctx(mode='online').session_settings()
+    assert online['max_parallel_maintenance_workers'] == '0' and online['max_parallel_workers_per_gather'] == '0'
+    offline = make_ctx().session_settings()
+    assert 'max_parallel_maintenance_workers' not in offline and 'max_parallel_workers_per_gather' not in offline

@@ -7,9 +7,9 @@ import pytest
 
 psycopg2 = pytest.importorskip('psycopg2')
 
-from ansible_collections.soar.partman.plugins.module_utils.migration import verify  # noqa: E402
+from ansible_collections.soar.partman.plugins.module_utils.migration import capture, verify  # noqa: E402
 from ansible_collections.soar.partman.plugins.module_utils.migration.context import MigrationError  # noqa: E402
-from partman_testing import UTC, FakeDb, make_ctx, render, state_row  # noqa: E402
+from partman_testing import UTC, FakeDb, make_ctx, render, snapshot, state_row  # noqa: E402
 
 D1, D2 = datetime.datetime(2024, 1, 1, tzinfo=UTC), datetime.datetime(2024, 1, 2, tzinfo=UTC)
 
@@ -68,3 +68,45 @@ def test_failure_names_each_difference_and_keeps_the_state():
     assert 'public.fixes_p2: 19 rows, public.fixes_old has 20 in [2024-01-02T00:00:00+00:00, x)' in msg
     assert 'default partition public.fixes_default holds 1 rows' in msg
     assert any(t.startswith('UPDATE "partman"."partman_migrate_state" SET "message"') for t in db.texts())
+
+
+def online_ctx(db):
+    ctx = make_ctx(db, mode='online')
+    ctx.use_target(built_aside=True)
+    return ctx
+
+
+def prelock_db(source_row, target_row):
+    return FakeDb([('max(applied_round)', 7), ('SELECT count(*) FROM "partman_migrate_changed"', 3),
+                   ('FROM "public"."fixes" s', [source_row]),
+                   ('FROM "partman_migrate_online"."fixes" s', [target_row])])
+
+
+def test_before_the_lock_the_applied_keys_are_compared_under_one_snapshot_without_the_pending_ones():
+    db = prelock_db((3, 99), (3, 99))
+    ctx = online_ctx(db)
+    covered, keys = verify.verify_applied(ctx, db, snapshot(), capture.FORWARD, ctx.t_source, ctx.t_target, 4)
+    assert (covered, keys) == (7, 3)   # the window verifies only rounds after 7
+    texts = db.texts()
+    assert db.events[0] == 'ROLLBACK' and texts[0] == 'SET TRANSACTION ISOLATION LEVEL REPEATABLE READ'
+    changed = [(t, p) for t, p in db.statements if 'CREATE TEMP TABLE "partman_migrate_changed"' in t][0]
+    assert changed[0].endswith('WHERE applied_round > %s') and changed[1] == (4,)
+    assert [t for t in texts if 'CREATE TEMP TABLE "partman_migrate_pending"' in t][0].endswith(
+        'WHERE applied_round IS NULL')
+    leave_out = [t for t in texts if t.startswith('DELETE')][0]
+    assert leave_out == ('DELETE FROM "partman_migrate_changed" c USING "partman_migrate_pending" p WHERE '
+                         '"c"."id" = "p"."id" AND "c"."received_at" = "p"."received_at"')
+    compared = [t for t in texts if t.startswith('SELECT count(*), coalesce(sum(')]
+    assert len(compared) == 2 and texts.index(leave_out) < texts.index(compared[0])
+    assert db.events[-1] == 'ROLLBACK'   # read only: nothing to commit
+
+
+def test_a_difference_before_the_lock_stops_the_cutover_before_anything_is_swapped():
+    db = prelock_db((3, 99), (3, 98))
+    ctx = online_ctx(db)
+    with pytest.raises(MigrationError) as e:
+        verify.verify_applied(ctx, db, snapshot(), capture.FORWARD, ctx.t_source, ctx.t_target, 4)
+    assert str(e.value).startswith('verification of the 3 keys changed since the last verification FAILED '
+                                   '(before the lock): 3 rows (checksum 99) in public.fixes, 3 rows (checksum 98) '
+                                   'in partman_migrate_online.fixes. Nothing was swapped')
+    assert db.events[-1] == 'ROLLBACK'
