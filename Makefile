@@ -58,18 +58,10 @@ lint: venv collection
 sanity: venv
 	tests/sanity.sh
 
-# Every scenario runs even when one fails (a failing one must not hide the others' results);
-# the failed ones are listed at the end. Hosts an interrupted earlier run left behind go first:
-# a scenario's own destroy removes only its hosts, and another's writer would load this run.
+# Every scenario runs even when one fails; the failed ones are listed at the end, each with a digest
+# of why (tests/molecule.sh).
 molecule: venv collection images-db
-	@stale=$$(for n in $$(sed -n 's/^  - name: //p' molecule/*/molecule.yml); do \
-	  docker ps -aq --filter label=owner=molecule --filter "name=^$$n\$$"; done); \
-	 if [ -n "$$stale" ]; then echo "=== removing hosts left by an earlier run"; docker rm -f $$stale >/dev/null; fi
-	@failed=; for s in $(SCENARIOS); do \
-	  echo "=== $$(date -u +%T) molecule test -s $$s"; \
-	  $(BIN)/molecule test -s $$s || failed="$$failed $$s"; \
-	done; \
-	if [ -n "$$failed" ]; then echo "=== molecule scenarios failed:$$failed"; exit 1; fi
+	tests/molecule.sh $(SCENARIOS)
 
 test: unit lint sanity molecule
 
