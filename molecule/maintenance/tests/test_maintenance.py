@@ -149,13 +149,21 @@ def pg_cron_succeeded_since(host, since):
 
 
 def run_backend(host, backend):
-    """Run the backend's maintenance the way its scheduler does; returns (succeeded, output)."""
+    """Run the backend's maintenance the way its scheduler does; returns (succeeded, output of that
+    run, from its START line on, however many attempts it logged: a fixed tail of the log missed the
+    first RETRY line when PostgreSQL came back slowly and a dozen attempts were logged)."""
     if backend == "cron":
         cmd = run_cron_line(host)
-        return cmd.rc == 0, host.file(LOG).content_string[-3000:]
+        return cmd.rc == 0, this_run(host.file(LOG).content_string)
     cmd, props = run_systemd_service(host)
-    journal = host.run("journalctl -u %s -n 30 --no-pager" % SERVICE).stdout
-    return cmd.rc == 0 and props.get("Result") == "success", journal
+    journal = host.run("journalctl -u %s -n 1000 --no-pager" % SERVICE).stdout
+    return cmd.rc == 0 and props.get("Result") == "success", this_run(journal)
+
+
+def this_run(log):
+    """The lines of a maintenance log from its last run's START line on."""
+    start = log.rfind("partman-maintenance: START")
+    return log[log.rfind("\n", 0, start) + 1:] if start >= 0 else log[-3000:]
 
 
 def wait_for(predicate, timeout, step=2):
