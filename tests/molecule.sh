@@ -37,10 +37,10 @@ done
 for s in "${failed[@]}"; do
   echo
   echo "=== digest of the failed scenario $s (whole output: $logs/$s.log)"
-  # pytest's headers of failed tests, their assertion lines (E ...), and molecule's own errors;
-  # long lines cut, at most 120 lines per scenario.
-  grep -E '^(_{3,} .* _{3,}|E  |FAILED |ERROR  |CRITICAL |fatal: |.*\[.*\] FAILED )' "$logs/$s.log" \
-    | cut -c1-400 | head -n 120
+  # pytest's headers of failed tests, their assertion lines (E ...), and molecule's and Ansible's own
+  # errors (not Ansible's retries); long lines cut, at most 120 lines per scenario.
+  grep -E '^(_{3,} .* _{3,}|E  |ERROR  |CRITICAL |fatal: |.*\] FAILED )' "$logs/$s.log" \
+    | grep -v 'FAILED - RETRYING' | cut -c1-400 | head -n 120
 done
 echo
 echo "=== molecule scenarios failed: ${failed[*]}"
