@@ -771,7 +771,7 @@ def controller(argv):
     p.add_argument('--online-jobs', type=int, default=1)
     p.add_argument('--online-params', default='', help="more of partman_migrate's parameters for the online runs (JSON)")
     p.add_argument('--cutover-lock-timeout', type=float, default=2.0)
-    p.add_argument('--latency-seconds', type=float, default=30.0)
+    p.add_argument('--latency-seconds', type=float, default=120.0)
     p.add_argument('--window-gap', type=float, default=2.0)
     p.add_argument('--analyze-alone', type=int, default=1)
     p.add_argument('--plot', default='')
@@ -1287,27 +1287,29 @@ def met(flag):
     return 'met' if flag else 'MISSED'
 
 
-# The writer's p99 in the 30 s before prepare and in the 30 s after it (capture on) differing by more than
-# this factor: the machine's I/O drifted (2-3x within hours on the 2-vCPU VM, 2026-11-30), and a ratio
-# to either decides nothing.
-DRIFT_LIMIT = 1.25
+# The writer's p99 is measured before prepare (no capture) and after it (capture on, no copy). On the
+# 2-vCPU VM the two drifted apart by 1.3x within minutes (121 ms before, 91 after, 2026-11-30; the capture
+# cannot make commits quicker), so neither alone is the baseline. They bracket it: the target is met when
+# the p99 during prepare is within 2x of the lower of the two, missed when above 2x of the higher, and
+# undecided in between (the verdict then depends on which end is taken).
 
 
 def p99_verdict(before, during, after):
-    """The latency target (p99 during prepare within 2x of before), judged only when the baseline held
-    (before and after within DRIFT_LIMIT of each other): 'met' when within 2x of both, else 'MISSED';
-    'undecided' when the baseline moved."""
+    """The latency target (p99 during prepare within 2x of its value before), judged against both ends of
+    the baseline: 'met' within 2x of both, 'MISSED' beyond 2x of both, 'undecided' between."""
     def ratio(a, b):
         return round(a / b, 2) if a and b else None
     out = {'prepare_p99_ratio': ratio(during, before), 'prepare_p99_ratio_to_after': ratio(during, after),
            'baseline_drift': ratio(after, before)}
     if not (before and during and after):
         out['prepare_p99_verdict'] = 'undecided (a period without transactions)'
-    elif not 1 / DRIFT_LIMIT <= after / before <= DRIFT_LIMIT:
-        out['prepare_p99_verdict'] = 'undecided (p99 %.0f ms before, %.0f after: the machine drifted)' % (
-            before, after)
+    elif during <= 2 * min(before, after):
+        out['prepare_p99_verdict'] = 'met'
+    elif during > 2 * max(before, after):
+        out['prepare_p99_verdict'] = 'MISSED'
     else:
-        out['prepare_p99_verdict'] = met(during <= 2 * before and during <= 2 * after)
+        out['prepare_p99_verdict'] = 'undecided (p99 %.0f ms before, %.0f after: within 2x of one only)' % (
+            before, after)
     return out
 
 

@@ -37,10 +37,18 @@ done
 for s in "${failed[@]}"; do
   echo
   echo "=== digest of the failed scenario $s (whole output: $logs/$s.log)"
-  # pytest's headers of failed tests, their assertion lines (E ...), and molecule's and Ansible's own
-  # errors (not Ansible's retries); long lines cut, at most 120 lines per scenario.
-  grep -E '^(_{3,} .* _{3,}|E  |ERROR  |CRITICAL |fatal: |.*\] FAILED )' "$logs/$s.log" \
-    | grep -v 'FAILED - RETRYING' | cut -c1-400 | head -n 120
+  # pytest's headers of failed tests, their assertion lines (E ...), molecule's errors, and Ansible's
+  # failures with their indented result (msg, assertion), but not those ignored (a test's deliberate
+  # fault) nor retries; long lines cut, at most 160 lines per scenario.
+  awk '
+    function flush() { if (n && !ignored) for (i = 1; i <= n; i++) print block[i]; n = 0; ignored = 0 }
+    /^fatal: / { flush(); n = 1; block[1] = $0; next }
+    n && /^\.\.\.ignoring/ { ignored = 1; flush(); next }
+    n && /^ / && n < 40 { block[++n] = $0; next }
+    n && /^ / { next }
+    { flush() }
+    /^(_{3,} .* _{3,}|E  |ERROR  |CRITICAL |.*\] FAILED )/ && !/FAILED - RETRYING/ { print }
+    END { flush() }' "$logs/$s.log" | cut -c1-400 | head -n 160
 done
 echo
 echo "=== molecule scenarios failed: ${failed[*]}"
