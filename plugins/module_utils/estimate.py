@@ -59,7 +59,7 @@ def window_estimate(sample, rows_total, partitions, jobs, copy_pause_ratio=0.0):
     """Seconds of each phase and their sum, scaled from the sample's timings; None without a sample.
     With jobs > 1 the copy and the index phase (builds, foreign keys and ANALYZE beside them) run on
     jobs connections; the verification on one. copy_pause_ratio: the copy pauses that many times each
-    batch's duration after it."""
+    batch's duration after it, and the index phase each build's."""
     if not sample or not sample.get('rows'):
         return None
     scale = float(max(rows_total or 0, 0)) / float(sample['rows'])
@@ -67,17 +67,17 @@ def window_estimate(sample, rows_total, partitions, jobs, copy_pause_ratio=0.0):
     builds = sample['indexes'] * scale * INDEX_FACTOR
     keys = sample['foreign_keys'] * scale * FK_FACTOR
     analyze = sample['analyze'] * max(int(partitions or 0), 1) * ANALYZE_FACTOR
-    if jobs > 1:
+    paced = 1.0 + float(copy_pause_ratio or 0)
+    if jobs > 1 or paced > 1:
         # ANALYZE is one statement on one connection beside the builds and keys on the others: the
         # phase lasts as long as the longer of the two
         work = (builds + keys + analyze) / speed
         phase = max(work, analyze)
         share = phase / (builds + keys + analyze) if builds + keys + analyze else 0
-        builds, keys, analyze = builds * share, keys * share, analyze * share
+        builds, keys, analyze = builds * share * paced, keys * share * paced, analyze * share * paced
     phases = {
         'prepare': SECONDS_FIXED + SECONDS_PER_PARTITION * max(int(partitions or 0), 0),
-        'copy': sample['copy'] * scale * COPY_FACTOR / parallel_speedup(jobs, COPY_PARALLEL_GAIN)
-        * (1.0 + float(copy_pause_ratio or 0)),
+        'copy': sample['copy'] * scale * COPY_FACTOR / parallel_speedup(jobs, COPY_PARALLEL_GAIN) * paced,
         'indexes': builds,
         'foreign_keys': keys,
         'analyze': analyze,

@@ -119,6 +119,8 @@ options:
       - After each copy batch, pause for this many times the batch's duration (C(1) copies at half the
         speed). For an online C(prepare) beside an application whose commits must stay quick, since the
         copy's WAL and page writes compete with them (see the README's benchmark for the latency it costs).
+      - Above C(0), the indexes are built on each partition separately (also with O(jobs=1)) and each build
+        is followed by the same pause, instead of one build per index on the parent.
       - C(0), the default, pauses never. Must not be negative.
     type: float
     default: 0.0

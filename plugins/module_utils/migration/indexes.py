@@ -2,8 +2,11 @@
 # Copyright: soar.partman contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Step indexed: the old table's primary key, unique constraints (widened with the control column) and
-indexes built on the parent; with jobs > 1 first on each child on `jobs` connections (with ANALYZE
-and the children's outgoing foreign keys beside them), which the parent then attaches."""
+indexes built on the parent; with jobs > 1 or copy_pause_ratio > 0 first on each child on `jobs`
+connections (with ANALYZE and the children's outgoing foreign keys beside them), which the parent then
+attaches. With copy_pause_ratio, each child's build is followed by a pause as the copy's batches are: one
+build on the parent writes the whole index's WAL in one burst, which the application's commits wait
+behind (an online prepare at 10M rows: the writer's p99 164 ms while indexing, 51 ms with the capture alone)."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -13,6 +16,7 @@ import time
 
 from ansible_collections.soar.partman.plugins.module_utils import catalog
 from ansible_collections.soar.partman.plugins.module_utils import ddl
+from ansible_collections.soar.partman.plugins.module_utils.batches import pause_after
 from ansible_collections.soar.partman.plugins.module_utils.migration.constraints import (
     analyze_parent, child_fk_task, child_foreign_keys, run_task)
 from ansible_collections.soar.partman.plugins.module_utils.migration import phases
@@ -31,11 +35,12 @@ def run(ctx, state):
     stmts = index_statements(ctx, snap)
     todo = [s for s in stmts if not ctx.on_parent(s[3], s[2])]
     phase = phases.start(ctx, db, 'indexed', len(todo))
-    if ctx.p['jobs'] > 1:
+    pause_ratio = ctx.p.get('copy_pause_ratio') or 0
+    if ctx.p['jobs'] > 1 or pause_ratio > 0:
         # ANALYZE alongside the builds, unless an index has expressions (their statistics are
         # gathered only once the index exists): then it stays after the indexes, in step constrained
         build_child_indexes(ctx, snap, stmts, analyze=not any(i.get('has_expressions') for i in snap['indexes']),
-                            phase=phase)
+                            phase=phase, pause_ratio=pause_ratio)
     for name, stmt, objname, kind, src in stmts:
         if ctx.on_parent(kind, objname):
             phase.add(db)
@@ -64,8 +69,8 @@ def index_statements(ctx, snap):
     return out
 
 
-def build_child_indexes(ctx, snap, stmts, analyze=False, phase=None):
-    """jobs > 1: build each index on each child on `jobs` connections;
+def build_child_indexes(ctx, snap, stmts, analyze=False, phase=None, pause_ratio=0):
+    """jobs > 1 or pause_ratio > 0: build each index on each child on `jobs` connections;
     the parent-level statement then attaches them instead of building.
     The connections are the parallelism: each builds without PostgreSQL's
     parallel maintenance workers, which cost more than they give on
@@ -76,7 +81,8 @@ def build_child_indexes(ctx, snap, stmts, analyze=False, phase=None):
     The outgoing foreign keys are added to each child here as well, so that
     their validation runs beside the builds; step constraints then adds them
     to the parent, which attaches these instead of validating again. phase (progress.Phase) counts
-    every task done, on its total."""
+    every task done, on its total. pause_ratio: after each task its connection pauses that many times
+    the task's duration."""
     parts = catalog.partitions(ctx.db, ctx.parent_oid())
     ctx.db.rollback()
     fks = child_foreign_keys(ctx, snap)
@@ -100,12 +106,14 @@ def build_child_indexes(ctx, snap, stmts, analyze=False, phase=None):
         phase.total += len(tasks)
 
     def build(conn, task):
+        t0 = time.time()
         if task[0] == 'ANALYZE':
             analyze_parent(ctx, conn, beside_builds=True)
         else:
             run_task(conn, task)
         if phase is not None:
             phase.add(conn)
+        pause_after(t0, pause_ratio)
 
     errors = ctx.in_parallel(tasks, build, settings={'max_parallel_maintenance_workers': '0'})
     if errors:

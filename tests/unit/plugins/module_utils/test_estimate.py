@@ -50,9 +50,11 @@ def test_the_demo_figures_the_factors_were_fitted_on():
     assert abs(jobs2 - 21.0) / 21.0 < 0.15 and abs(jobs1 - 39.9) / 39.9 < 0.15, (jobs2, jobs1)
 
 
-def test_the_copy_pause_lengthens_the_copy_only():
+def test_the_pause_lengthens_the_copy_and_the_index_phase_not_the_rest():
     plain = e.window_estimate(SAMPLE, 900000, 30, jobs=1)['phases']
     paused = e.window_estimate(SAMPLE, 900000, 30, jobs=1, copy_pause_ratio=1.0)['phases']
-    assert abs(paused['copy'] - 2 * plain['copy']) < 0.2
-    assert dict(paused, copy=0) == dict(plain, copy=0)
+    for phase in ('copy', 'indexes', 'foreign_keys', 'analyze'):
+        assert abs(paused[phase] - 2 * plain[phase]) < 0.2, phase
+    assert dict(paused, copy=0, indexes=0, foreign_keys=0, analyze=0) == dict(
+        plain, copy=0, indexes=0, foreign_keys=0, analyze=0)
     assert e.window_estimate(SAMPLE, 900000, 30, jobs=1, copy_pause_ratio=None)['phases'] == plain

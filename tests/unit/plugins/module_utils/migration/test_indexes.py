@@ -134,3 +134,33 @@ def test_jobs_count_every_child_build_key_and_analyze_then_the_parent():
     # 2 children x (3 builds + 1 key) + ANALYZE + 3 parent statements
     assert [r['total'] for r in records][-1] == 12 and records[-1]['done'] == 12
     assert all(r['done'] <= r['total'] for r in records)
+
+
+def test_a_pause_ratio_builds_on_each_child_also_with_one_job_and_pauses_after_each(monkeypatch):
+    from ansible_collections.soar.partman.plugins.module_utils import batches
+    clock = [100.0]
+    slept = []
+    monkeypatch.setattr(batches.time, 'time', lambda: clock[0])
+    monkeypatch.setattr(batches.time, 'sleep', slept.append)
+
+    def build_takes_two_seconds(params):
+        clock[0] += 2.0
+    db = FakeDb([('::regclass::oid::bigint', 16500), ('FROM pg_inherits', lambda p: [child(1)]),
+                 ('"fixes_p1_fixes_dev_seq"', build_takes_two_seconds)])
+    ctx = make_ctx(db, jobs=1, copy_pause_ratio=1.5)
+    sequential(ctx, db, [])
+    indexes.run(ctx, state_row())
+    texts = db.texts()
+    assert 'ANALYZE "public"."fixes"' in texts
+    assert texts.index('CREATE UNIQUE INDEX IF NOT EXISTS "fixes_p1_fixes_dev_seq" ON "public"."fixes_p1" USING btree '
+                       '(seq, received_at) WHERE (seq > 0)') < texts.index(
+        'CREATE UNIQUE INDEX IF NOT EXISTS "fixes_dev_seq" ON "public"."fixes" USING btree (seq, received_at) '
+        'WHERE (seq > 0)')
+    # one pause per task (ANALYZE, 3 builds, the key): 1.5x the unique index's 2 s, no more for the others
+    assert sorted(slept) == [0.0] * 4 + [3.0]
+
+
+def test_without_a_pause_ratio_one_job_builds_on_the_parent_only():
+    db = FakeDb([('::regclass::oid::bigint', 16500), ('FROM pg_inherits', lambda p: [child(1)])])
+    indexes.run(make_ctx(db, jobs=1, copy_pause_ratio=0), state_row())
+    assert not [t for t in db.texts() if '"public"."fixes_p1"' in t]
